@@ -1,0 +1,1 @@
+"""Python glue that flows call with ``kind: python`` (one module per flow)."""
