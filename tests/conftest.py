@@ -1,0 +1,3 @@
+"""Shared test setup: the scripted model server fixture (``scripted_server``)."""
+
+pytest_plugins = ["alphaflow.testing.pytest_plugin"]
