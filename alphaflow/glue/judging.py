@@ -1,0 +1,248 @@
+"""Glue the judge flows call (``kind: python``): few-shot picks, score reading, pairs, rewards.
+
+Each function takes and returns plain JSON-ready values, so a flow's trace shows exactly what
+went in and came out. The logic lives in ``alphaflow.judge``; these are thin adapters.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from alphaflow.judge.code_reward import RewardWeights, code_reward, ranking_key
+from alphaflow.judge.preferences import PAIR, ScoredCandidate, choose_pair, dpo_record, score_candidate
+from alphaflow.judge.scores import (
+    mean_of_parsed,
+    parse_correctness,
+    parse_score,
+    parse_winner,
+    weighted_score_from_logprobs,
+)
+
+# --- self-instruction ------------------------------------------------------------------------
+
+
+def fewshot_examples(prompts: Sequence[str], count: int, seed: int) -> list[str]:
+    """``count`` distinct seed prompts drawn with a fixed seed (all of them when there are fewer)."""
+    pool = list(prompts)
+    return random.Random(seed).sample(pool, min(count, len(pool)))
+
+
+_LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:new\s+)?(?:task|prompt|instruction)\s*(?:\d+)?\s*:(?:\*\*)?\s*", re.IGNORECASE
+)
+
+
+def extract_new_prompt(text: Any) -> str | None:
+    """The new prompt from a self-instruction answer: the text after a leading ``Task:`` label.
+
+    ``None`` when the answer is empty, so an empty prompt never reaches the candidates.
+    """
+    if not isinstance(text, str):
+        return None
+    cleaned = _LABEL.sub("", text.strip(), count=1).strip()
+    return cleaned or None
+
+
+def prompts_to_answer(seeds: Sequence[str], generated: Any, include_seeds: bool) -> list[str]:
+    """The prompts the actor answers: the generated ones (as in the paper), plus the seeds if asked.
+
+    With self-instruction off the seeds are answered. Duplicates are dropped, keeping first
+    occurrences.
+    """
+    new = [p for p in (generated or []) if isinstance(p, str) and p.strip()]
+    if not generated:  # self-instruction off
+        chosen = list(seeds)
+    elif include_seeds:
+        chosen = [*seeds, *new]
+    else:
+        chosen = new  # may be empty: self-instruction produced nothing usable
+    return list(dict.fromkeys(chosen))
+
+
+# --- self-rewarding: scores and pairs ---------------------------------------------------------
+
+
+def score_prompt(prompt: str, responses: Any, judgements: Any) -> dict[str, Any]:
+    """One prompt's candidates with their parsed judge scores, and the preference pair if any.
+
+    ``responses`` is the list of candidate texts; ``judgements[i]`` the judge's sampled answers for
+    candidate ``i``. Result: ``{prompt, candidates: [...], status, pair}``; ``pair`` is the DPO
+    record or ``None`` (status ``tie`` or ``too_few_scored``).
+    """
+    responses = _as_list(responses)
+    judgements = _as_list(judgements)
+    scored = [score_candidate(str(r), _as_list(j)) for r, j in zip(responses, judgements, strict=True)]
+    status, best, worst = choose_pair([c.mean for c in scored])
+    pair = None
+    if status == PAIR:
+        pair = dpo_record(
+            prompt, scored[best], scored[worst],
+            chosen_reward=scored[best].mean, rejected_reward=scored[worst].mean,
+        )
+    return {"prompt": prompt, "candidates": [c.to_dict() for c in scored], "status": status, "pair": pair}
+
+
+# --- self-rewarding for code --------------------------------------------------------------------
+
+
+def generated_tests(parsed: Any) -> list[dict[str, str]]:
+    """Tests from the model's YAML answer (``tests: [{input, output}]``); malformed items dropped."""
+    items = parsed.get("tests") if isinstance(parsed, dict) else None
+    tests = []
+    for item in items or []:
+        if isinstance(item, dict) and "input" in item and "output" in item:
+            test = {"input": _text(item["input"]), "output": _text(item["output"]), "kind": "generated"}
+            tests.append(test)
+    return tests
+
+
+def score_code_prompt(
+    problem: dict[str, Any],
+    codes: Any,
+    public_results: Any,
+    generated_results: Any,
+    judgements: Any,
+    weights: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """One problem's code candidates with execution evidence, judge scores, reward and the pair.
+
+    Pairs rank candidates by execution reward first, then by the weighted total (see
+    ``alphaflow.judge.code_reward``).
+    """
+    reward_weights = RewardWeights(**(weights or {}))
+    codes, judgements = _as_list(codes), _as_list(judgements)
+    public_results, generated_results = _as_list(public_results), _as_list(generated_results)
+    candidates: list[ScoredCandidate] = []
+    keys = []
+    for index, code in enumerate(codes):
+        candidate = score_candidate(code if isinstance(code, str) else "", _as_list(judgements[index]))
+        reward = code_reward(public_results[index], generated_results[index], candidate.mean, reward_weights)
+        candidate.extra = {
+            **reward,
+            "public_verdict": _verdict(public_results[index]),
+            "generated_verdict": _verdict(generated_results[index]),
+        }
+        if not isinstance(code, str) or not code.strip():
+            candidate.extra["reward"] = None  # no program: nothing to prefer or reject
+        candidates.append(candidate)
+        keys.append(ranking_key(candidate.extra) if candidate.extra["reward"] is not None else None)
+    status, best, worst = choose_pair(keys)
+    pair = None
+    if status == PAIR:
+        pair = dpo_record(
+            problem.get("description", ""), candidates[best], candidates[worst],
+            chosen_reward=candidates[best].extra["reward"], rejected_reward=candidates[worst].extra["reward"],
+        )
+        pair["name"] = problem.get("name")
+    return {
+        "prompt": problem.get("description", ""),
+        "name": problem.get("name"),
+        "candidates": [c.to_dict() for c in candidates],
+        "status": status,
+        "pair": pair,
+    }
+
+
+# --- evaluation pipelines ---------------------------------------------------------------------
+
+
+def rubric_score(texts: Any, logprobs: Any = None, high: int = 5) -> dict[str, Any]:
+    """G-Eval-style score: probability-weighted when log-probabilities came back, else parsed.
+
+    ``texts`` are the sampled answers; the parsed score is their mean over readable samples.
+    """
+    texts = _as_list(texts)
+    parsed = [_score_or_bare(t, high) for t in texts]
+    weighted = None
+    for block in _as_list(logprobs) if logprobs is not None else []:
+        weighted = weighted_score_from_logprobs(block, choices=range(1, high + 1))
+        if weighted is not None:
+            break
+    if weighted is None and logprobs is not None and not isinstance(logprobs, list):
+        weighted = weighted_score_from_logprobs(logprobs, choices=range(1, high + 1))
+    mean = mean_of_parsed(parsed)
+    return {
+        "score": weighted if weighted is not None else mean,
+        "method": "logprobs" if weighted is not None else ("parsed" if mean is not None else None),
+        "parsed": parsed,
+        "unparseable": sum(p is None for p in parsed),
+        "judgements": texts,
+    }
+
+
+def pairwise_outcome(first: Any, swapped: Any) -> dict[str, Any]:
+    """Combine the two orders: ``first`` judged (A, B); ``swapped`` judged (B, A) as its (A, B).
+
+    The swapped answer is mapped back to the original labels; when the two orders disagree the
+    outcome is a tie (position bias cancelled). Unreadable in either order -> winner ``None``.
+    """
+    first_winner = parse_winner(first)
+    swapped_raw = parse_winner(swapped)
+    swapped_winner = {"A": "B", "B": "A"}.get(swapped_raw, swapped_raw) if swapped_raw else None
+    if first_winner is None or swapped_winner is None:
+        winner = None
+    elif first_winner == swapped_winner:
+        winner = first_winner
+    else:
+        winner = "tie"
+    return {
+        "winner": winner,
+        "first_order": first_winner,
+        "swapped_order": swapped_winner,
+        "consistent": None if winner is None else first_winner == swapped_winner,
+        "judgements": [first, swapped],
+    }
+
+
+def reference_verdict(texts: Any) -> dict[str, Any]:
+    """Correct/incorrect against the reference: majority of the readable samples (a split is None)."""
+    texts = _as_list(texts)
+    verdicts = [parse_correctness(t) for t in texts]
+    readable = [v for v in verdicts if v is not None]
+    correct = None
+    if readable and readable.count(True) != readable.count(False):
+        correct = readable.count(True) > readable.count(False)
+    return {
+        "correct": correct,
+        "votes": verdicts,
+        "unparseable": sum(v is None for v in verdicts),
+        "judgements": texts,
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _score_or_bare(text: Any, high: int) -> float | None:
+    score = parse_score(text, low=1, high=high)
+    return score if score is not None else _bare_score(text, high)
+
+
+_BARE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def _bare_score(text: Any, high: int) -> float | None:
+    """A bare number answer ("4"), as G-Eval's score-only form asks for."""
+    match = _BARE.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    value = float(match[1])
+    return value if 1 <= value <= high else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _verdict(result: Any) -> str | None:
+    return result.get("verdict") if isinstance(result, dict) else None
