@@ -1,0 +1,145 @@
+"""Problem input for `alphaflow solve`: statements, YAML/JSON problems, DATASET.jsonl#NAME."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alphaflow.errors import UserError
+from alphaflow.solve.problem_source import load_problem
+from alphaflow.solve.statement import parse_statement
+
+REPO = Path(__file__).resolve().parent.parent
+DATASET = Path("/work/shared/data/codecontests/train_sample.jsonl")
+
+
+def test_markdown_examples_with_fenced_blocks() -> None:
+    parsed = parse_statement(
+        "# Sum\n\nAdd two numbers.\n\n## Input\n\nTwo integers.\n\n## Output\n\nTheir sum.\n\n"
+        "## Examples\n\n### Input\n```\n1 2\n```\n### Output\n```\n3\n```\n"
+        "**Input 2:**\n```text\n5  7   \n```\n**Output 2:**\n```\n12\n```\n\n## Note\n\nInput\n\n9\n"
+    )
+    assert parsed.title == "Sum"
+    assert [(t.input, t.output) for t in parsed.tests] == [("1 2\n", "3\n"), ("5  7\n", "12\n")]
+    assert parsed.warning is None
+
+
+def test_codeforces_plain_text_as_in_codecontests() -> None:
+    row = next(json.loads(line) for line in DATASET.open() if line.startswith('{"name": "817_B'))
+    parsed = parse_statement(row["description"])
+    expected = sorted(zip(row["public_tests"]["input"], row["public_tests"]["output"], strict=True))
+    assert sorted((t.input, t.output) for t in parsed.tests) == expected
+
+
+def test_sample_input_labels_without_examples_heading() -> None:
+    parsed = parse_statement("Reverse a word.\n\nSample Input 1:\nabc\n\nSample Output 1:\ncba\n")
+    assert [(t.input, t.output) for t in parsed.tests] == [("abc\n", "cba\n")]
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("Just a story, no examples at all.", "no Examples"),
+        ("## Examples\n\n### Input\n```\n1\n```\n", "no Output block"),
+        ("## Examples\n\nsee the attached picture\n", "no Input/Output blocks"),
+        ("Examples\n\nOutput\n\n3\n", "no Input block"),
+    ],
+)
+def test_unparseable_examples_warn_and_give_zero_tests(text: str, reason: str) -> None:
+    parsed = parse_statement(text)
+    assert parsed.tests == []
+    assert reason in parsed.warning and "zero public tests" in parsed.warning
+
+
+@pytest.mark.parametrize("name", ["tile_painting", "makes_and_the_product", "ice_skating"])
+def test_example_problems_parse_to_their_dataset_public_tests(name: str) -> None:
+    loaded = load_problem(str(REPO / "examples" / "problems" / f"{name}.md"))
+    assert loaded.warnings == []
+    source_name = loaded.problem.name
+    row = next(json.loads(line) for line in DATASET.open() if source_name in json.loads(line)["name"])
+    expected = sorted(zip(row["public_tests"]["input"], row["public_tests"]["output"], strict=True))
+    assert sorted((t.input, t.output) for t in loaded.problem.public_tests) == expected
+
+
+def test_statement_without_examples_loads_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "story.txt"
+    path.write_text("Print the answer to everything.\n")
+    loaded = load_problem(str(path))
+    assert loaded.problem.public_tests == [] and loaded.problem.name == "story"
+    assert loaded.warnings and str(path) in loaded.warnings[0]
+
+
+def test_yaml_problem_with_test_list(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: echo\ndescription: Echo the input.\npublic_tests:\n"
+        '  - {input: "a\\n", output: "a\\n"}\nprivate_tests:\n  - {input: "b\\n", output: "b\\n"}\n'
+    )
+    problem = load_problem(str(path)).problem
+    assert problem.name == "echo" and len(problem.public_tests) == 1 and len(problem.private_tests) == 1
+    assert "private_tests" not in problem.for_flow()
+
+
+def test_alphacodium_custom_problem_json(tmp_path: Path) -> None:
+    """AlphaCodium's custom problems use the CodeContests layout: parallel input/output lists."""
+    path = tmp_path / "my_problem.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "double",
+                "description": "Print 2x.",
+                "public_tests": {"input": ["1\n", "2\n"], "output": ["2\n", "4\n"]},
+                "private_tests": {"input": ["5\n"], "output": ["10\n"]},
+                "generated_tests": {"input": [], "output": []},
+            }
+        )
+    )
+    problem = load_problem(str(path)).problem
+    assert [t.output for t in problem.public_tests] == ["2\n", "4\n"]
+    assert [t.output for t in problem.private_tests] == ["10\n"]
+
+
+def test_dataset_name_selector() -> None:
+    problem = load_problem(f"{DATASET}#1242_A. Tile Painting").problem
+    assert problem.name == "1242_A. Tile Painting" and problem.private_tests
+
+
+@pytest.mark.parametrize(
+    "content, suffix, message",
+    [
+        ("{not json", ".json", ":1: not valid JSON"),
+        ("name: x\ndescription: [unclosed\n", ".yaml", "not valid YAML"),
+        ("name: x\n", ".yaml", "field 'description' is missing"),
+        (
+            "description: d\npublic_tests: [{input: '1'}]\n",
+            ".yaml",
+            "public_tests[0] needs 'input' and 'output'",
+        ),
+        (
+            '{"description": "d", "public_tests": {"input": ["1"], "output": []}}',
+            ".json",
+            "1 inputs but 0 outputs",
+        ),
+        ("- 1\n- 2\n", ".yaml", "expected one problem"),
+    ],
+)
+def test_bad_problem_files_name_file_and_field(
+    tmp_path: Path, content: str, suffix: str, message: str
+) -> None:
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        load_problem(str(path))
+    assert str(path) in str(error.value) and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file_and_unknown_dataset_name(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such problem file"):
+        load_problem(str(tmp_path / "nope.md"))
+    with pytest.raises(UserError, match="no problem named"):
+        load_problem(f"{DATASET}#No Such Problem")
+    with pytest.raises(UserError, match="choose one with"):
+        load_problem(str(DATASET))
