@@ -1,0 +1,99 @@
+"""Choosing a backend: ``open_sandbox(backend="auto" | "docker" | "local")``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from alphaflow.errors import UserError
+from alphaflow.sandbox.base import Sandbox
+
+BACKENDS = ("auto", "docker", "local")
+ENGINE_TIMEOUT_S = 5  # a Docker engine that does not answer within this is treated as absent
+_auto_warned = False
+
+
+def docker_client() -> tuple[Any | None, str]:
+    """A client for a Docker engine that answers a ping, or (None, why not)."""
+    try:
+        import docker
+    except ImportError:
+        return None, "the docker Python package is not installed"
+    try:
+        client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+        client.ping()
+    except Exception as error:  # DockerException, requests errors, bad DOCKER_HOST ...
+        where = os.environ.get("DOCKER_HOST") or "the default socket"
+        return None, f"no Docker engine answers at {where} ({type(error).__name__})"
+    client.api.timeout = 120  # pings are quick; container starts on a loaded host are not
+    return client, ""
+
+
+def image_tag() -> str:
+    from alphaflow.sandbox import image
+
+    return image.image_tag()
+
+
+def image_present(client: Any) -> bool:
+    from alphaflow.sandbox import image
+
+    return bool(image.image_present(client))
+
+
+def open_sandbox(
+    backend: str = "auto",
+    pool_size: int | None = None,
+    runtime: str | None = None,
+    *,
+    max_uses: int = 200,
+    memory_bytes: int | None = None,
+    cpus: float = 1.0,
+    image: str | None = None,
+    warn: bool = True,
+) -> Sandbox:
+    """A sandbox, usable as ``async with open_sandbox() as sandbox:``.
+
+    ``auto`` uses the docker pool when an engine answers and the image is present, else the local
+    backend with a warning on stderr. ``docker`` without an engine or image is a ``UserError``.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+    if pool_size is not None and pool_size < 1:
+        raise UserError(f"--pool-size {pool_size}: must be at least 1")
+    if backend in ("auto", "docker"):
+        client, why = docker_client()
+        tag = image or image_tag()
+        if client is not None and not image_present(client) and image is None:
+            why = f"the sandbox image {tag} is not built (run `alphaflow sandbox build`)"
+            client = None
+        if client is not None:
+            from alphaflow.sandbox.docker_pool import DockerSandbox, PoolSettings, check_runtime
+
+            check_runtime(client, runtime)
+            settings = PoolSettings(
+                size=pool_size or os.cpu_count() or 1,
+                image=tag,
+                runtime=runtime,
+                max_uses=max_uses,
+                cpus=cpus,
+            )
+            if memory_bytes:
+                settings.memory_bytes = memory_bytes
+            return DockerSandbox(client, settings)
+        if backend == "docker":
+            raise UserError(f"--backend docker: {why}; see `alphaflow sandbox doctor`")
+        _warn_fallback(why, warn)
+    if runtime is not None:
+        raise UserError(f"--runtime {runtime}: only the docker backend has runtimes")
+    from alphaflow.sandbox.local import LocalSandbox
+
+    return LocalSandbox(pool_size=pool_size, warn=warn)
+
+
+def _warn_fallback(why: str, warn: bool) -> None:
+    global _auto_warned
+    if warn and not _auto_warned:
+        _auto_warned = True
+        print(f"alphaflow: warning: {why}; using the local sandbox backend", file=sys.stderr)

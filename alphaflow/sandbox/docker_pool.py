@@ -1,0 +1,397 @@
+"""The docker backend: a warm pool of locked-down containers, one ``exec`` of the runner per solution.
+
+Containers start once (no network, read-only root, tmpfs work dir, non-root, no capabilities, pids,
+memory and CPU limits) and serve many solutions; the request goes in on the exec's stdin because
+``put_archive`` cannot write to a tmpfs under a read-only root. Time limits are enforced inside by the
+runner; the host's exec timeout is only a last resort, after which the container is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import platform
+import shlex
+import socket
+import struct
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alphaflow.errors import UserError
+from alphaflow.sandbox.base import Sandbox, relative_work_path
+from alphaflow.sandbox.protocol import RUNNER_PATH_IN_IMAGE
+from alphaflow.sandbox.types import RunResult, SandboxFault
+
+LABEL = "alphaflow.sandbox"
+OWNER_PID_LABEL = "alphaflow.sandbox.owner_pid"
+OWNER_HOST_LABEL = "alphaflow.sandbox.owner_host"
+WORK_DIR = "/tmp"
+FALLBACK_USER = "65534:65534"  # nobody, when the image does not name a non-root user
+CONTAINER_ENV = {
+    "HOME": WORK_DIR,
+    "TMPDIR": WORK_DIR,
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+# A hostile program's output is capped by the runner; this caps what the host reads in any case.
+MAX_EXEC_OUTPUT_BYTES = 256 << 20
+
+
+@dataclass
+class PoolSettings:
+    size: int
+    image: str
+    runtime: str | None = None
+    max_uses: int = 200  # recycle a container after this many solutions
+    memory_bytes: int = 2 << 30  # whole container (memory + swap): a backstop over the per-test rlimit
+    cpus: float = 1.0
+    pids_limit: int = 256
+    tmpfs_bytes: int = 512 << 20
+
+
+@dataclass
+class PooledContainer:
+    id: str
+    uses: int = 0
+    last_used: float = 0.0
+
+
+# Every live pool, so containers are removed at interpreter exit even without close().
+_live_pools: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _remove_containers_at_exit() -> None:
+    for pool in list(_live_pools):
+        pool.remove_all_now()
+
+
+class DockerSandbox(Sandbox):
+    backend = "docker"
+
+    def __init__(self, client: Any, settings: PoolSettings) -> None:
+        self.client = client
+        self.api = client.api
+        self.settings = settings
+        self.user = _sandbox_user(client, settings.image)
+        self._slots = asyncio.Semaphore(settings.size)
+        self._idle: list[PooledContainer] = []
+        self._all: dict[str, PooledContainer] = {}
+        self._lock = threading.Lock()
+        self._workspace: PooledContainer | None = None
+        self._workspace_lock = asyncio.Lock()
+        self.closed = False
+        _live_pools.add(self)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(reap_orphans, self.client)
+        await self.warm(1)
+
+    async def warm(self, count: int | None = None) -> None:
+        """Start containers ahead of use (all ``size`` by default) so the first judgements are fast."""
+        missing = min(count or self.settings.size, self.settings.size) - len(self._all)
+        if missing > 0:
+            started = await asyncio.gather(*(asyncio.to_thread(self._create) for _ in range(missing)))
+            self._idle.extend(started)
+
+    async def close(self) -> None:
+        self.closed = True
+        await asyncio.to_thread(self.remove_all_now)
+
+    def remove_all_now(self) -> None:
+        with self._lock:
+            ids = list(self._all)
+            self._all.clear()
+        self._idle.clear()
+        self._workspace = None
+        for container_id in ids:
+            self._remove(container_id)
+
+    def _create(self) -> PooledContainer:
+        settings = self.settings
+        host_config = self.api.create_host_config(
+            network_mode="none",
+            read_only=True,
+            tmpfs={WORK_DIR: f"rw,exec,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=settings.pids_limit,
+            mem_limit=settings.memory_bytes,
+            memswap_limit=settings.memory_bytes,
+            nano_cpus=int(settings.cpus * 1e9),
+            runtime=settings.runtime,
+            ulimits=[_core_ulimit()],
+        )
+        created = self.api.create_container(
+            settings.image,
+            command=["sleep", "infinity"],
+            user=self.user,
+            working_dir=WORK_DIR,
+            environment=CONTAINER_ENV,
+            labels={
+                LABEL: "1",
+                OWNER_PID_LABEL: str(os.getpid()),
+                OWNER_HOST_LABEL: platform.node(),
+            },
+            network_disabled=True,
+            host_config=host_config,
+        )
+        container = PooledContainer(created["Id"])
+        with self._lock:
+            self._all[container.id] = container
+        try:
+            self.api.start(container.id)
+        except Exception:
+            self._discard(container)
+            raise
+        return container
+
+    def _remove(self, container_id: str) -> None:
+        try:
+            self.api.remove_container(container_id, force=True)
+        except Exception:  # already gone (killed from outside, or removed by cleanup)
+            pass
+
+    def _discard(self, container: PooledContainer) -> None:
+        with self._lock:
+            self._all.pop(container.id, None)
+        self._remove(container.id)
+
+    # --- checkout and return -------------------------------------------------------------------
+
+    def _healthy(self, container: PooledContainer) -> bool:
+        try:
+            return bool(self.api.inspect_container(container.id)["State"]["Running"])
+        except Exception:
+            return False
+
+    def _checkout(self) -> PooledContainer:
+        """A running container: an idle one that passes the health check, or a fresh one."""
+        while True:
+            with self._lock:
+                container = self._idle.pop() if self._idle else None
+            if container is None:
+                return self._create()
+            if self._healthy(container):
+                return container
+            self._discard(container)
+
+    def _checkin(self, container: PooledContainer, faulted: bool) -> None:
+        container.uses += 1
+        container.last_used = time.monotonic()
+        if faulted or self.closed or container.uses >= self.settings.max_uses:
+            self._discard(container)
+            return
+        with self._lock:
+            self._idle.append(container)
+
+    # --- the runner exec ----------------------------------------------------------------------------
+
+    async def _exec_runner(self, request: bytes, timeout_s: float) -> bytes:
+        if self.closed:
+            raise RuntimeError("the sandbox is closed")
+        async with self._slots:
+            return await asyncio.to_thread(self._exec_runner_blocking, request, timeout_s)
+
+    def _exec_runner_blocking(self, request: bytes, timeout_s: float) -> bytes:
+        try:
+            container = self._checkout()
+        except Exception as error:
+            raise SandboxFault(f"could not start a sandbox container: {error}") from error
+        faulted = True
+        try:
+            exit_code, stdout, stderr = self._exec(
+                container.id, ["python3", RUNNER_PATH_IN_IMAGE], request, timeout_s
+            )
+            if exit_code != 0:
+                tail = stderr[-500:].decode("utf-8", errors="replace")
+                raise SandboxFault(f"the runner exited with {exit_code} in the container: {tail}")
+            faulted = False
+            return stdout
+        finally:
+            self._checkin(container, faulted)
+
+    def _exec(
+        self, container_id: str, cmd: list[str], stdin: bytes, timeout_s: float
+    ) -> tuple[int | None, bytes, bytes]:
+        """One exec with ``stdin`` fed and closed; (exit code, stdout, stderr) or ``SandboxFault``."""
+        try:
+            exec_id = self.api.exec_create(
+                container_id, cmd, stdin=True, stdout=True, stderr=True, workdir=WORK_DIR
+            )["Id"]
+            stream = self.api.exec_start(exec_id, socket=True)
+        except Exception as error:
+            raise SandboxFault(f"docker exec failed: {error}") from error
+        raw = getattr(stream, "_sock", stream)
+        try:
+            raw.settimeout(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            raw.sendall(stdin)
+            raw.shutdown(socket.SHUT_WR)
+            stdout, stderr = _read_demultiplexed(raw, deadline)
+        except TimeoutError:
+            self._remove(container_id)  # the runner's own limits failed: nothing in there is trusted
+            raise SandboxFault(f"no answer from the container within {timeout_s:.0f} s; killed it") from None
+        except OSError as error:
+            raise SandboxFault(f"lost the connection to the container: {error}") from error
+        finally:
+            stream.close()
+        try:
+            exit_code = self.api.exec_inspect(exec_id)["ExitCode"]
+        except Exception as error:
+            raise SandboxFault(f"docker exec inspect failed: {error}") from error
+        return exit_code, stdout, stderr
+
+    # --- commands and files (one long-lived workspace container, separate from the pool) ----------
+
+    async def _workspace_container(self) -> PooledContainer:
+        async with self._workspace_lock:
+            if self._workspace is None or not await asyncio.to_thread(self._healthy, self._workspace):
+                self._workspace = await asyncio.to_thread(self._create)
+            return self._workspace
+
+    async def run(self, cmd: Sequence[str], stdin: bytes = b"", timeout_s: float = 10.0) -> RunResult:
+        container = await self._workspace_container()
+        # `timeout` inside the container kills the command: docker exec does not forward signals.
+        wrapped = ["timeout", "-s", "KILL", f"{timeout_s:g}", *cmd]
+        started = time.perf_counter()
+        try:
+            exit_code, stdout, stderr = await asyncio.to_thread(
+                self._exec, container.id, wrapped, stdin, timeout_s + HOST_GRACE_S
+            )
+        except SandboxFault:
+            self._workspace = None
+            raise
+        return RunResult(
+            exit_code=exit_code,
+            stdout=stdout,
+            stderr=stderr,
+            timed_out=exit_code in (124, 137),
+            wall_s=time.perf_counter() - started,
+        )
+
+    async def write_file(self, path: str, data: bytes | str) -> None:
+        target = relative_work_path(path)
+        script = f'mkdir -p -- "$(dirname -- {shlex.quote(target)})" && cat > {shlex.quote(target)}'
+        result = await self.run(["sh", "-c", script], data.encode() if isinstance(data, str) else data)
+        if result.exit_code != 0:
+            why = result.stderr.decode(errors="replace").strip()
+            raise OSError(f"could not write {path!r} in the sandbox: {why}")
+
+    async def read_file(self, path: str) -> bytes:
+        result = await self.run(["cat", "--", relative_work_path(path)])
+        if result.exit_code != 0:
+            why = result.stderr.decode(errors="replace").strip()
+            raise FileNotFoundError(f"{path!r} in the sandbox: {why}")
+        return result.stdout
+
+
+HOST_GRACE_S = 5.0
+
+
+def _read_demultiplexed(raw: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+    """Read docker's multiplexed exec stream (8-byte frame headers) until EOF or the deadline."""
+    buffers: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+    pending = bytearray()
+    total = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        raw.settimeout(remaining)
+        chunk = raw.recv(1 << 16)
+        if not chunk:
+            break
+        pending += chunk
+        total += len(chunk)
+        if total > MAX_EXEC_OUTPUT_BYTES:
+            raise OSError(f"the container wrote more than {MAX_EXEC_OUTPUT_BYTES} bytes")
+        while len(pending) >= 8:
+            stream_type, size = struct.unpack(">BxxxL", pending[:8])
+            if len(pending) < 8 + size:
+                break
+            buffers.setdefault(stream_type, bytearray()).extend(pending[8 : 8 + size])
+            del pending[: 8 + size]
+    return bytes(buffers[1]), bytes(buffers[2])
+
+
+def _core_ulimit() -> Any:
+    from docker.types import Ulimit
+
+    return Ulimit(name="core", soft=0, hard=0)
+
+
+def _sandbox_user(client: Any, image: str) -> str:
+    """The image's own non-root user, or nobody when it names none or names root."""
+    try:
+        user = client.api.inspect_image(image)["Config"].get("User") or ""
+    except Exception:
+        return FALLBACK_USER
+    if user in ("", "root", "0", "0:0"):
+        return FALLBACK_USER
+    return user
+
+
+def labelled_containers(client: Any) -> list[dict[str, Any]]:
+    return client.api.containers(all=True, filters={"label": f"{LABEL}=1"})
+
+
+def reap_orphans(client: Any) -> int:
+    """Remove containers left by alphaflow processes on this host that no longer run (killed runs)."""
+    removed = 0
+    for info in labelled_containers(client):
+        labels = info.get("Labels") or {}
+        if labels.get(OWNER_HOST_LABEL) != platform.node():
+            continue
+        try:
+            owner = int(labels.get(OWNER_PID_LABEL, "0"))
+        except ValueError:
+            continue
+        if owner and not _pid_alive(owner):
+            try:
+                client.api.remove_container(info["Id"], force=True)
+                removed += 1
+            except Exception:
+                pass
+    return removed
+
+
+def remove_labelled(client: Any) -> int:
+    """Remove every alphaflow sandbox container (``alphaflow sandbox cleanup``)."""
+    removed = 0
+    for info in labelled_containers(client):
+        try:
+            client.api.remove_container(info["Id"], force=True)
+            removed += 1
+        except Exception:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_runtime(client: Any, runtime: str | None) -> None:
+    if runtime is None:
+        return
+    runtimes = sorted((client.info().get("Runtimes") or {}).keys())
+    if runtime not in runtimes:
+        raise UserError(
+            f"--runtime {runtime}: the Docker engine has no such runtime (it has: {', '.join(runtimes)}); "
+            "see `alphaflow sandbox doctor`"
+        )
