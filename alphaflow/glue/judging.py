@@ -146,23 +146,53 @@ def score_code_prompt(
     }
 
 
+def score_code_evidence(
+    problem: dict[str, Any], codes: Any, evidence: Any, weights: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """``score_code_prompt`` from the flow's per-candidate evidence dicts
+    (``{public_run, generated_run, grades}``, as the ``evidence`` map yields them)."""
+    evidence = [item if isinstance(item, dict) else {} for item in _as_list(evidence)]
+    return score_code_prompt(
+        problem,
+        codes,
+        [item.get("public_run") for item in evidence],
+        [item.get("generated_run") for item in evidence],
+        [item.get("grades") for item in evidence],
+        weights,
+    )
+
+
 # --- evaluation pipelines ---------------------------------------------------------------------
 
 
-def rubric_score(texts: Any, logprobs: Any = None, high: int = 5) -> dict[str, Any]:
+def pick_response(given: Any, generated: Any) -> str:
+    """The item's own response when it has one, else the model's answer."""
+    if isinstance(given, str) and given.strip():
+        return given
+    texts, _ = _texts_and_logprobs(generated)
+    return texts[0] if texts else ""
+
+
+def both_orders(a: str, b: str) -> list[dict[str, str]]:
+    """The two presentation orders of a pairwise comparison: (A, B), then (B, A)."""
+    return [{"first": a, "second": b}, {"first": b, "second": a}]
+
+
+def rubric_score(answer: Any, logprobs: Any = None, high: int = 5) -> dict[str, Any]:
     """G-Eval-style score: probability-weighted when log-probabilities came back, else parsed.
 
-    ``texts`` are the sampled answers; the parsed score is their mean over readable samples.
+    ``answer`` is the judge step's result: a text, a list of sampled texts, or a result carrying
+    ``text``/``texts`` and ``logprobs``. The parsed score is the mean over readable samples.
     """
-    texts = _as_list(texts)
+    texts, carried = _texts_and_logprobs(answer)
+    logprobs = carried if logprobs is None else logprobs
     parsed = [_score_or_bare(t, high) for t in texts]
     weighted = None
-    for block in _as_list(logprobs) if logprobs is not None else []:
-        weighted = weighted_score_from_logprobs(block, choices=range(1, high + 1))
+    for block in _as_list(logprobs) if isinstance(logprobs, list) else [logprobs]:
+        if block is not None:
+            weighted = weighted_score_from_logprobs(block, choices=range(1, high + 1))
         if weighted is not None:
             break
-    if weighted is None and logprobs is not None and not isinstance(logprobs, list):
-        weighted = weighted_score_from_logprobs(logprobs, choices=range(1, high + 1))
     mean = mean_of_parsed(parsed)
     return {
         "score": weighted if weighted is not None else mean,
@@ -230,6 +260,29 @@ def _bare_score(text: Any, high: int) -> float | None:
         return None
     value = float(match[1])
     return value if 1 <= value <= high else None
+
+
+def _texts_and_logprobs(result: Any) -> tuple[list[str], Any]:
+    """Texts and log-probabilities from an llm step's result, whatever its shape."""
+    if isinstance(result, str):
+        return [result], None
+    if isinstance(result, dict):
+        texts = result.get("texts") or result.get("text") or result.get("content")
+        return [t for t in _as_list(texts) if isinstance(t, str)], result.get("logprobs")
+    if isinstance(result, list | tuple):
+        texts: list[str] = []
+        logprobs: list[Any] = []
+        for item in result:
+            item_texts, item_logprobs = _texts_and_logprobs(item)
+            texts.extend(item_texts)
+            if item_logprobs is not None:
+                logprobs.append(item_logprobs)
+        return texts, logprobs or None
+    for name in ("texts", "text"):
+        if hasattr(result, name):
+            carried = {name: getattr(result, name), "logprobs": getattr(result, "logprobs", None)}
+            return _texts_and_logprobs(carried)
+    return [], None
 
 
 def _as_list(value: Any) -> list[Any]:
