@@ -1,0 +1,157 @@
+"""Live progress of a solve run, fed by the run's trace events.
+
+``RunProgress.handle(event, fields)`` sees every trace event (the engine's step events, the model
+layer's call events); it keeps the current stage, the number of model calls, tokens and cost so far,
+and the test pass counts of each judging step. ``live_progress`` shows it with rich while the run
+lasts: an updating panel on a terminal, one line per stage change otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+SHOWN_JUDGEMENTS = 8
+
+
+@dataclass
+class Judgement:
+    step: str
+    verdict: str
+    passed: int
+    total: int
+
+
+class RunProgress:
+    """What the run has done so far. Thread-safe: the trace may be written from worker threads."""
+
+    def __init__(self, flow: str, problem: str, model: str) -> None:
+        self.flow, self.problem, self.model = flow, problem, model
+        self.current = "starting"
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd: float | None = 0.0
+        self.cost_unknown_calls = 0
+        self.judgements: list[Judgement] = []
+        self.stage_log: list[str] = []  # stage changes, for non-terminal output
+        self._lock = threading.Lock()
+        self._listeners: list[Any] = []
+
+    # --- events ---------------------------------------------------------------------------------
+    def handle(self, event: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            if event in MODEL_CALL_EVENTS and not fields.get("error"):
+                self._count_call(fields)
+            elif event == "step_start" and fields.get("kind") not in ("python", "loop"):
+                self._enter(str(fields.get("path") or "?"))
+            elif event == "step_end" and fields.get("kind") == "sandbox":
+                self._judgement(str(fields.get("path") or "?"), fields.get("output"))
+        self._notify()
+
+    def stage(self, name: str) -> None:
+        with self._lock:
+            self._enter(name)
+        self._notify()
+
+    def on_change(self, listener: Any) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _enter(self, path: str) -> None:
+        """``fix_public[1].analyse_public`` -> stage ``fix_public``, shown as round 2."""
+        self.current = _readable(path)
+        top = _ITERATION.sub("", path.split(".")[0])
+        if not self.stage_log or self.stage_log[-1] != top:
+            self.stage_log.append(top)
+
+    def _count_call(self, fields: dict[str, Any]) -> None:
+        self.calls += 1
+        self.prompt_tokens += int(fields.get("prompt_tokens") or 0)
+        self.completion_tokens += int(fields.get("completion_tokens") or 0)
+        cost = fields.get("cost_usd")
+        if fields.get("cached"):
+            return
+        if cost is None:
+            self.cost_unknown_calls += 1
+        elif self.cost_usd is not None:
+            self.cost_usd += float(cost)
+
+    def _judgement(self, path: str, result: Any) -> None:
+        if not isinstance(result, dict) or "passed" not in result or "total" not in result:
+            return
+        self.judgements.append(Judgement(_readable(path), str(result.get("verdict")),
+                                         int(result.get("passed") or 0), int(result.get("total") or 0)))
+
+    # --- display --------------------------------------------------------------------------------
+    def summary_line(self) -> str:
+        cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        if self.cost_unknown_calls:
+            cost += f" (+{self.cost_unknown_calls} calls of unknown price)"
+        return (f"model calls {self.calls} · tokens {self.prompt_tokens} in / {self.completion_tokens} out"
+                f" · cost {cost}")
+
+    def __rich__(self) -> Group:
+        with self._lock:
+            header = Spinner("dots", Text.assemble((f"{self.flow}", "bold cyan"), " on ",
+                                                   (self.problem, "bold"), f" with {self.model}"))
+            stage = Text.assemble(("stage ", "dim"), (self.current, "bold yellow"))
+            table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+            table.add_column("judged by")
+            table.add_column("tests", justify="right")
+            table.add_column("verdict")
+            for item in self.judgements[-SHOWN_JUDGEMENTS:]:
+                where = item.step
+                style = "green" if item.verdict == "AC" else "red"
+                table.add_row(where, f"{item.passed}/{item.total}", Text(item.verdict, style=style))
+            parts: list[Any] = [header, stage, Text(self.summary_line(), style="dim")]
+            if self.judgements:
+                parts.append(table)
+            return Group(*parts)
+
+
+# The model layer's event for one completed call (see alphaflow/models).
+MODEL_CALL_EVENTS = {"model_call"}
+_ITERATION = re.compile(r"\[(\d+)\]")
+
+
+def _readable(path: str) -> str:
+    """``fix_ai[3].ai_check`` -> ``fix_ai #4 › ai_check`` (1-based rounds, for people)."""
+    return " › ".join(_ITERATION.sub(lambda m: f" #{int(m.group(1)) + 1}", part) for part in path.split("."))
+
+
+@contextlib.contextmanager
+def live_progress(progress: RunProgress, console: Console, *, enabled: bool = True) -> Iterator[None]:
+    """Show ``progress`` while the block runs: a live panel on a terminal, stage lines otherwise."""
+    if not enabled:
+        yield
+        return
+    if console.is_terminal:
+        with Live(progress, console=console, refresh_per_second=8, transient=True):
+            yield
+        console.print(Text(progress.summary_line(), style="dim"))
+        return
+    printed = 0
+
+    def print_new_stages() -> None:
+        nonlocal printed
+        while printed < len(progress.stage_log):
+            console.print(f"alphaflow: stage {progress.stage_log[printed]} · {progress.summary_line()}",
+                          highlight=False, soft_wrap=True)
+            printed += 1
+
+    progress.on_change(print_new_stages)
+    yield
