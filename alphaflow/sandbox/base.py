@@ -17,7 +17,7 @@ from alphaflow.sandbox.types import (
     RunResult,
     SandboxFault,
     normalize_language,
-    tests_from,
+    normalize_tests,
 )
 
 # Attempts per solution: a sandbox fault is retried once on a fresh sandbox, then reported as SE.
@@ -73,7 +73,7 @@ class Sandbox(ABC):
     ) -> JudgeResult:
         """Judge one solution against ``tests``; the verdict is the first non-AC test's."""
         started = time.perf_counter()
-        normalised_tests = tests_from(tests)
+        normalised_tests = normalize_tests(tests)
         limits = limits or Limits()
         runner_language = normalize_language(language)
         if runner_language is None:

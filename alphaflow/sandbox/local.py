@@ -21,8 +21,8 @@ from alphaflow.sandbox.base import Sandbox, relative_work_path
 from alphaflow.sandbox.types import RunResult, SandboxFault
 
 WEAK_ISOLATION_WARNING = (
-    "alphaflow: warning: local sandbox backend: solutions run as your user with rlimits only "
-    "(no container: file system and network are not isolated)"
+    "alphaflow: warning: local sandbox backend: solutions run on this host under rlimits only; "
+    "its isolation is weaker than the docker pool's (file system and network are reachable)"
 )
 _warned = False
 
@@ -57,6 +57,7 @@ class LocalSandbox(Sandbox):
         self.concurrency = asyncio.Semaphore(pool_size or os.cpu_count() or 1)
         self.runner_path = sandbox_dir() / "runner.py"
         self.work_dir = Path(tempfile.mkdtemp(prefix="alphaflow-sandbox-"))
+        self.work_dir.chmod(0o711)  # a root runner drops solutions to nobody, who must traverse it
         if warn:
             warn_weak_isolation()
 
@@ -68,6 +69,7 @@ class LocalSandbox(Sandbox):
             raise SandboxFault(f"the sandbox runner is missing: {self.runner_path}")
         async with self.concurrency:
             run_dir = Path(tempfile.mkdtemp(prefix="judge-", dir=self.work_dir))
+            run_dir.chmod(0o711)
             try:
                 result = await self._spawn(
                     [python3(), str(self.runner_path)], request, timeout_s, cwd=run_dir

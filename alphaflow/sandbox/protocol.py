@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -79,7 +80,7 @@ def parse_response(raw: bytes, tests: list[dict[str, Any]]) -> JudgeResult:
     if not isinstance(answer, dict) or "verdict" not in answer:
         raise SandboxFault(f"runner output lacks a verdict: {str(answer)[:300]!r}")
     if answer["verdict"] == "SE":
-        why = answer.get("message") or answer.get("runner")
+        why = answer.get("error") or answer.get("message") or "no reason given"
         raise SandboxFault(f"runner reported a sandbox error: {why}")
     compile_info = answer.get("compile") or {}
     results = []
@@ -164,5 +165,6 @@ def runner_module() -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the sandbox runner from {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
     spec.loader.exec_module(module)
     return module

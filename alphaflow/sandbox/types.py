@@ -80,6 +80,8 @@ class Limits:
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest class, despite the name
+
     verdict: str
     cpu_s: float = 0.0
     wall_s: float = 0.0
@@ -183,7 +185,7 @@ def _shorten(text: str, limit: int = SHOWN_TEXT_CHARS) -> str:
     return text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
-def tests_from(tests: Iterable[Any]) -> list[dict[str, Any]]:
+def normalize_tests(tests: Iterable[Any]) -> list[dict[str, Any]]:
     """Normalise ``TestCase`` objects or dicts to ``{"input", "output", "kind"}``."""
     normalised = []
     for index, test in enumerate(tests):

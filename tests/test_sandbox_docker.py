@@ -1,0 +1,176 @@
+"""The docker warm pool against hostile programs, sandbox faults and its own clean-up.
+
+Needs a Docker engine and the sandbox image (CI starts and builds both). Skipped only where no engine
+can exist at all (no ``dockerd`` binary and no ``DOCKER_HOST``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+
+import pytest
+import pytest_asyncio
+from sandbox_programs import (
+    COUNT_OUTLIVERS,
+    ECHO,
+    HOSTILE,
+    SUM,
+    SUM_CPP,
+    SUM_TESTS,
+    Case,
+)
+
+from alphaflow.sandbox import Limits, ProgramChecker, open_sandbox
+from alphaflow.sandbox.backends import docker_client, image_present, image_tag
+from alphaflow.sandbox.docker_pool import DockerSandbox, labelled_containers
+
+pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
+
+
+def _engine() -> object:
+    client, why = docker_client()
+    if client is None:
+        if shutil.which("dockerd") is None and not os.environ.get("DOCKER_HOST"):
+            pytest.skip("no Docker engine can exist on this machine (dockerd is not installed)")
+        pytest.fail(f"{why}: start it (see `alphaflow sandbox doctor`)")
+    if not image_present(client):
+        pytest.fail(f"the sandbox image {image_tag()} is missing: run `alphaflow sandbox build`")
+    return client
+
+
+def _own_containers(client: object, pool: DockerSandbox) -> list[str]:
+    return [c["Id"] for c in labelled_containers(client) if c["Id"] in pool._all]
+
+
+@pytest.fixture(scope="module")
+def client() -> object:
+    return _engine()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(client: object):
+    sandbox = open_sandbox("docker", pool_size=2, warn=False)
+    assert isinstance(sandbox, DockerSandbox)
+    async with sandbox:
+        await sandbox.warm()
+        yield sandbox
+    # Closing removed every container this pool started.
+    left = [
+        c
+        for c in labelled_containers(client)
+        if c["Labels"].get("alphaflow.sandbox.owner_pid") == str(os.getpid())
+    ]
+    assert left == []
+
+
+async def test_correct_python_and_cpp_are_accepted(pool: DockerSandbox) -> None:
+    python, cpp = await asyncio.gather(
+        pool.judge(SUM, "python", SUM_TESTS, limits=Limits(time_s=2)),
+        pool.judge(SUM_CPP, "cpp", SUM_TESTS, limits=Limits(time_s=2)),
+    )
+    assert (python.verdict, python.passed, python.total, python.backend) == ("AC", 2, 2, "docker")
+    assert (cpp.verdict, cpp.passed) == ("AC", 2)
+    assert all(t.cpu_s >= 0 and t.wall_s > 0 and t.memory_kb > 0 for t in python.tests)
+
+
+async def test_wrong_answer_and_compile_error(pool: DockerSandbox) -> None:
+    wrong, broken = await asyncio.gather(
+        pool.judge("print(3)", "python", SUM_TESTS),
+        pool.judge("int main( {", "cpp", SUM_TESTS),
+    )
+    assert (wrong.verdict, wrong.passed, [t.verdict for t in wrong.tests]) == ("WA", 1, ["AC", "WA"])
+    assert broken.verdict == "CE" and "error" in broken.compile_output
+
+
+async def test_unsupported_language_is_a_verdict(pool: DockerSandbox) -> None:
+    result = await pool.judge("class Main {}", "java", SUM_TESTS)
+    assert (result.verdict, result.total) == ("unsupported", 2)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_program_is_contained(
+    name: str, pool: DockerSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
+    case: Case = HOSTILE[name]
+    started = time.monotonic()
+    result = await pool.judge(case.source, case.language, case.tests, limits=case.make_limits())
+    detail = [(t.verdict, t.message, t.stdout[:80]) for t in result.tests]
+    assert result.verdict in case.expected, (
+        result.verdict,
+        result.message,
+        detail,
+        result.compile_output[-300:],
+    )
+    assert time.monotonic() - started < 30
+    # The pool still judges correctly afterwards.
+    after = await pool.judge(SUM, "python", SUM_TESTS)
+    assert after.verdict == "AC"
+
+
+async def test_no_process_outlives_its_solution(pool: DockerSandbox) -> None:
+    # Both containers first run a program that leaves a daemon, then one that looks for it.
+    await asyncio.gather(
+        *(
+            pool.judge(HOSTILE["outliving_child"].source, "python", HOSTILE["outliving_child"].tests)
+            for _ in range(2)
+        )
+    )
+    checks = await asyncio.gather(
+        *(pool.judge(COUNT_OUTLIVERS, "python", [{"input": "", "output": "contained"}]) for _ in range(4))
+    )
+    assert [c.verdict for c in checks] == ["AC"] * 4, [c.tests[0].stdout for c in checks]
+
+
+async def test_secret_from_host_env_never_reaches_solution(pool: DockerSandbox, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
+    result = await pool.judge(
+        "import os\nprint(os.environ.get('OPENAI_API_KEY', 'absent'))",
+        "python",
+        [{"input": "", "output": "absent"}],
+    )
+    assert result.verdict == "AC"
+
+
+async def test_container_killed_mid_run_is_retried_not_blamed(client: object) -> None:
+    sandbox = open_sandbox("docker", pool_size=1, warn=False)
+    async with sandbox:
+        slow_echo = "import time\ntime.sleep(1.5)\n" + ECHO
+        judging = asyncio.create_task(
+            sandbox.judge(slow_echo, "python", [{"input": "hi\n", "output": "hi\n"}])
+        )
+        await asyncio.sleep(0.7)
+        victims = _own_containers(client, sandbox)
+        assert victims, "the pool should have a running container"
+        for container_id in victims:
+            client.api.remove_container(container_id, force=True)
+        result = await judging
+        assert result.verdict == "AC" and result.attempts == 2, (result.verdict, result.message)
+        assert "retried" in result.message
+    assert _own_containers(client, sandbox) == []
+
+
+async def test_checker_program_and_callable(pool: DockerSandbox) -> None:
+    any_even = [{"input": "", "output": "2"}]
+    program = ProgramChecker(
+        "import sys\n"
+        "_, _, actual = (open(p).read() for p in sys.argv[1:4])\n"
+        "sys.exit(0 if int(actual) % 2 == 0 else 1)\n"
+    )
+    by_program = await pool.judge("print(4)", "python", any_even, checker=program)
+    by_callable = await pool.judge("print(5)", "python", any_even, checker=lambda i, e, a: int(a) % 2 == 0)
+    assert (by_program.verdict, by_callable.verdict) == ("AC", "WA")
+
+
+async def test_run_write_and_read_files(pool: DockerSandbox) -> None:
+    await pool.write_file("data/in.txt", b"hello")
+    assert await pool.read_file("data/in.txt") == b"hello"
+    result = await pool.run(["sh", "-c", "cat data/in.txt | tr a-z A-Z"], timeout_s=5)
+    assert (result.exit_code, result.stdout) == (0, b"HELLO")
+    slow = await pool.run(["sleep", "30"], timeout_s=1)
+    assert slow.timed_out and slow.wall_s < 10
+    with pytest.raises(ValueError):
+        await pool.write_file("../../etc/x", b"")
