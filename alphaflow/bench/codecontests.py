@@ -1,0 +1,262 @@
+"""``alphaflow bench codecontests``: plan the units, open the run directory, run, summarise.
+
+The plan is problems x sample indices; on ``--resume`` the units already in ``results.jsonl`` are
+skipped, after checking the run is the same experiment (flow hash, model, data, language).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alphaflow.bench.datasets import (
+    ProblemFilter,
+    load_problems,
+    parse_data_source,
+    parse_difficulties,
+)
+from alphaflow.bench.meta import check_resumable, run_metadata
+from alphaflow.bench.progress import BenchProgress, format_cost
+from alphaflow.bench.runner import RunCounts, run_units
+from alphaflow.bench.solvers import GoldSolver, Solver
+from alphaflow.bench.store import RunStore, UnitResult
+from alphaflow.bench.units import GOLD_FLOW, ModelSettings, Unit
+from alphaflow.errors import BudgetExceeded, UserError
+from alphaflow.problems import Problem
+
+
+@dataclass
+class BenchOptions:
+    data: str
+    out: str
+    flow: str = "direct"
+    model: str | None = None
+    api_base: str | None = None
+    samples: int = 1
+    concurrency: int = 4
+    max_cost: float | None = None
+    resume: bool = False
+    retry_errors: bool = False
+    split: str | None = None
+    limit: int | None = None
+    names: tuple[str, ...] = ()
+    difficulty: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str = "python"
+    sandbox: str = "auto"
+    pool_size: int | None = None
+    time_limit_s: float | None = None
+    memory_limit_mb: int | None = None
+    cache: str | None = None  # model cache path; default RUN_DIR/model_cache.sqlite
+    no_cache: bool = False
+    flow_inputs: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+    argv: list[str] | None = None  # the command line, for the printed resume command
+
+
+@dataclass
+class BenchOutcome:
+    run_dir: Path
+    counts: RunCounts
+    results: list[UnitResult]
+    problems: int
+    stopped: str | None = None  # why the run stopped early, or None when every unit ran
+
+
+def validate_options(options: BenchOptions) -> None:
+    if options.samples < 1:
+        raise UserError(f"--samples {options.samples}: must be at least 1")
+    if options.concurrency < 1:
+        raise UserError(f"--concurrency {options.concurrency}: must be at least 1")
+    if options.max_cost is not None and options.max_cost <= 0:
+        raise UserError(f"--max-cost {options.max_cost}: must be positive")
+    if options.flow != GOLD_FLOW and not options.model:
+        raise UserError(
+            "--model is required to run a flow (e.g. --model openai/gpt-4o-mini); --flow gold needs none"
+        )
+
+
+def resume_command(options: BenchOptions) -> str:
+    argv = list(options.argv if options.argv is not None else sys.argv[1:])
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["alphaflow", *argv])
+
+
+def plan_units(problems: list[Problem], options: BenchOptions, flow_ref: str, data: Any) -> list[Unit]:
+    settings = ModelSettings(
+        model=options.model,
+        api_base=options.api_base,
+        max_cost_usd=options.max_cost,
+        cache_path=options.cache,
+    )
+    return [
+        Unit(
+            problem=problem.name,
+            data=data,
+            flow=flow_ref,
+            sample_index=index,
+            model=settings,
+            language=options.language,
+            flow_inputs=dict(options.flow_inputs),
+        )
+        for problem in problems
+        for index in range(options.samples)
+    ]
+
+
+def resolve_flow_path(flow: str) -> str | None:
+    if flow == GOLD_FLOW:
+        return None
+    from alphaflow.engine.loader import find_flow_file
+
+    return str(find_flow_file(flow))
+
+
+def make_solver(options: BenchOptions, flow_path: str | None, run_dir: Path) -> Solver:
+    if flow_path is None:
+        return GoldSolver()
+    from alphaflow.bench.flow_solver import FlowSolver
+
+    return FlowSolver.create(options, flow_path, run_dir)
+
+
+def _limits_for(options: BenchOptions):
+    from alphaflow.sandbox import Limits
+
+    memory = options.memory_limit_mb * (1 << 20) if options.memory_limit_mb else None
+
+    def limits_for(problem: Problem) -> Any:
+        return Limits.for_problem(problem, time_s=options.time_limit_s, memory_bytes=memory)
+
+    return limits_for
+
+
+def _public_args(options: BenchOptions) -> dict[str, Any]:
+    skip = {"argv", "quiet"}
+    return {name: value for name, value in vars(options).items() if name not in skip}
+
+
+async def run_codecontests(options: BenchOptions) -> BenchOutcome:
+    """Run (or resume) a benchmark; raises ``KeyboardInterrupt``/``CancelledError`` when stopped."""
+    validate_options(options)
+    source = parse_data_source(options.data, options.split)
+    selection = ProblemFilter(
+        names=tuple(options.names),
+        difficulties=parse_difficulties(options.difficulty),
+        tags=tuple(options.tags),
+        limit=options.limit,
+    )
+    problem_set = load_problems(source, selection)
+    if not problem_set.problems:
+        raise UserError(f"--data {options.data}: no problem matches the filters")
+    flow_path = resolve_flow_path(options.flow)
+    run_dir = Path(options.out)
+    store = RunStore(run_dir)
+    meta = run_metadata(
+        flow=options.flow,
+        flow_path=flow_path,
+        model=options.model,
+        data=source.to_dict(),
+        language=options.language,
+        samples=options.samples,
+        concurrency=options.concurrency,
+        limits={"time_s": options.time_limit_s, "memory_mb": options.memory_limit_mb, "from": "problem"},
+        sandbox=options.sandbox,
+        args=_public_args(options),
+    )
+    if options.resume:
+        previous = store.read_meta()
+        check_resumable(previous, meta, store.meta_path)
+        previous["resumes"] = [*previous.get("resumes", []), {"at": meta["started_at"], "args": meta["args"]}]
+        meta = previous
+    elif store.exists():
+        raise UserError(
+            f"--out {run_dir}: already holds a run; add --resume to continue it, or pick a new --out"
+        )
+    if options.cache is None and not options.no_cache:
+        options.cache = str(run_dir / "model_cache.sqlite")
+    store.write_meta(meta)
+
+    earlier = store.read_results()
+    done = {r.key for r in earlier if not (options.retry_errors and r.error)}
+    units = [
+        u
+        for u in plan_units(problem_set.problems, options, flow_path or GOLD_FLOW, source)
+        if u.key not in done
+    ]
+    counts = RunCounts()
+    planned_keys = {u.key for u in plan_units(problem_set.problems, options, flow_path or GOLD_FLOW, source)}
+    for result in earlier:
+        if result.key in planned_keys and result.key in done:
+            counts.add(result)
+    outcome = BenchOutcome(run_dir=run_dir, counts=counts, results=[], problems=len(problem_set.problems))
+    if units:
+        await _execute(units, problem_set.by_name(), options, flow_path, store, counts, outcome)
+    store.close()
+    outcome.results = [r for r in store.read_results() if r.key in planned_keys]
+    return outcome
+
+
+async def _execute(
+    units: list[Unit],
+    problems: dict[str, Problem],
+    options: BenchOptions,
+    flow_path: str | None,
+    store: RunStore,
+    counts: RunCounts,
+    outcome: BenchOutcome,
+) -> None:
+    from alphaflow.sandbox import open_sandbox
+
+    _cancel_on_sigterm()
+    solver = make_solver(options, flow_path, store.run_dir)
+    try:
+        async with open_sandbox(backend=options.sandbox, pool_size=options.pool_size) as sandbox:
+            with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
+                try:
+                    await run_units(
+                        units,
+                        problems,
+                        solver,
+                        sandbox,
+                        store,
+                        concurrency=options.concurrency,
+                        limits_for=_limits_for(options),
+                        on_result=progress.update,
+                        counts=counts,
+                    )
+                except BudgetExceeded as error:  # stop cleanly: every finished unit is already on disk
+                    outcome.stopped = str(error)
+    finally:
+        await solver.close()
+        store.close()
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM behaves like Ctrl-C: cancel the run so the sandbox and store are closed cleanly."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signal support
+        pass
+
+
+def summary_line(outcome: BenchOutcome) -> str:
+    from alphaflow.bench.metrics import group_by_problem
+
+    by_problem = group_by_problem(outcome.results)
+    solved_problems = sum(1 for o in by_problem if o.correct)
+    units_solved = sum(1 for r in outcome.results if r.solved)
+    return (
+        f"solved {solved_problems} of {outcome.problems} problems "
+        f"({units_solved} of {len(outcome.results)} units accepted on the evaluation tests; "
+        f"errors {sum(1 for r in outcome.results if r.error)}; cost {format_cost(outcome.counts.cost_usd)})"
+    )

@@ -1,0 +1,55 @@
+"""Judging a unit's final code: one sandbox exec over public + evaluation tests, split by kind.
+
+The flow only ever saw the public tests; the private and generated tests (evaluation) decide whether
+the unit counts as solved. Running both groups in one judgement keeps it to one exec per solution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alphaflow.problems import Problem
+
+# Verdicts that come from the whole judgement, not from any single test.
+_WHOLE_VERDICTS = ("CE", "SE", "unsupported")
+
+
+def group_verdict(tests: list[Any], whole_verdict: str) -> dict[str, Any]:
+    """``{verdict, passed, total, verdicts}`` for one group of per-test results."""
+    total = len(tests)
+    passed = sum(1 for test in tests if test.verdict == "AC")
+    mix: dict[str, int] = {}
+    for test in tests:
+        mix[test.verdict] = mix.get(test.verdict, 0) + 1
+    first_failure = next((test.verdict for test in tests if test.verdict != "AC"), None)
+    if total and passed == total:
+        verdict = "AC"
+    elif first_failure:
+        verdict = first_failure
+    else:
+        verdict = whole_verdict  # no per-test results (compile error, sandbox fault, unsupported)
+    return {"verdict": verdict, "passed": passed, "total": total, "verdicts": mix}
+
+
+async def judge_split(
+    sandbox: Any, problem: Problem, code: str, language: str, limits: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Judge ``code`` on every test of ``problem``; returns (public, evaluation, details)."""
+    public_count = len(problem.public_tests)
+    evaluation_count = len(problem.evaluation_tests)
+    result = await sandbox.judge(code, language=language, tests=problem.all_tests, limits=limits)
+    tests = list(result.tests)
+    if result.verdict in _WHOLE_VERDICTS and not tests:
+        public = {"verdict": result.verdict, "passed": 0, "total": public_count, "verdicts": {}}
+        evaluation = {"verdict": result.verdict, "passed": 0, "total": evaluation_count, "verdicts": {}}
+    else:
+        public = group_verdict([t for t in tests if t.kind == "public"], result.verdict)
+        evaluation = group_verdict([t for t in tests if t.kind != "public"], result.verdict)
+    details = {
+        "backend": result.backend,
+        "seconds": round(result.seconds, 4),
+        "attempts": result.attempts,
+        "message": result.message,
+        "compile_output": (result.compile_output or "")[:2000],
+    }
+    return public, evaluation, details

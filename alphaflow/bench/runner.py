@@ -1,0 +1,131 @@
+"""Running benchmark units concurrently: solve, judge on the evaluation tests, record durably.
+
+``run_units`` keeps at most ``concurrency`` units in flight (asyncio workers over a queue). Every
+finished unit is appended to the results store (fsynced) before it is counted, so cancelling the run
+(Ctrl-C, SIGTERM, a spent budget) loses only units that had not finished. A unit that fails is a
+recorded result with its error; a ``UserError`` (bad key, spent budget) stops the whole run instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alphaflow.bench.judging import judge_split
+from alphaflow.bench.solvers import Solver
+from alphaflow.bench.store import RunStore, UnitResult
+from alphaflow.bench.units import Unit
+from alphaflow.errors import UserError
+from alphaflow.problems import Problem
+
+LimitsFor = Callable[[Problem], Any]
+
+
+@dataclass
+class RunCounts:
+    planned: int = 0
+    finished: int = 0
+    solved: int = 0
+    errors: int = 0
+    cost_usd: float | None = 0.0
+
+    def add(self, result: UnitResult) -> None:
+        self.finished += 1
+        self.solved += int(result.solved)
+        self.errors += int(result.error is not None)
+        if self.cost_usd is not None:
+            if result.cost_usd is None and result.model_calls:
+                self.cost_usd = None
+            else:
+                self.cost_usd += result.cost_usd or 0.0
+
+
+OnResult = Callable[[UnitResult, RunCounts], None]
+
+
+async def run_unit(
+    unit: Unit, problem: Problem, solver: Solver, sandbox: Any, limits_for: LimitsFor
+) -> UnitResult:
+    """Solve one unit and judge its code; failures become the result's ``error``."""
+    started = time.perf_counter()
+    result = UnitResult(
+        key=unit.key,
+        problem=unit.problem,
+        sample_index=unit.sample_index,
+        language=unit.language,
+        difficulty=problem.difficulty,
+        tags=list(problem.tags),
+    )
+    try:
+        attempt = await solver.solve(unit, problem)
+        result.code, result.language = attempt.code, attempt.language
+        result.prompt_tokens, result.completion_tokens = attempt.prompt_tokens, attempt.completion_tokens
+        result.cost_usd, result.model_calls, result.error = (
+            attempt.cost_usd,
+            attempt.model_calls,
+            attempt.error,
+        )
+        if attempt.code is not None and not result.error:
+            if not problem.evaluation_tests:
+                result.error = "the problem has no private or generated tests to evaluate on"
+            else:
+                public, evaluation, details = await judge_split(
+                    sandbox, problem, attempt.code, attempt.language, limits_for(problem)
+                )
+                result.public, result.evaluation = public, {**evaluation, "judge": details}
+                result.solved = evaluation["verdict"] == "AC"
+                if "SE" in (public["verdict"], evaluation["verdict"]):  # the harness failed, not the code
+                    result.error = f"sandbox fault: {details['message'] or 'SE'}"[:500]
+        elif attempt.code is None and not result.error:
+            result.error = "the flow produced no code"
+    except UserError:
+        raise
+    except Exception as error:  # a failed unit is a recorded, visible result, not a crashed benchmark
+        result.error = f"{type(error).__name__}: {error}"
+    result.wall_s = round(time.perf_counter() - started, 4)
+    result.finished_at = time.time()
+    return result
+
+
+async def run_units(
+    units: Sequence[Unit],
+    problems: dict[str, Problem],
+    solver: Solver,
+    sandbox: Any,
+    store: RunStore,
+    *,
+    concurrency: int,
+    limits_for: LimitsFor,
+    on_result: OnResult | None = None,
+    counts: RunCounts | None = None,
+) -> RunCounts:
+    """Run ``units`` with at most ``concurrency`` in flight; each result is on disk before it counts."""
+    counts = counts or RunCounts()
+    counts.planned += len(units)
+    queue: asyncio.Queue[Unit] = asyncio.Queue()
+    for unit in units:
+        queue.put_nowait(unit)
+
+    async def worker() -> None:
+        while True:
+            try:
+                unit = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            result = await run_unit(unit, problems[unit.problem], solver, sandbox, limits_for)
+            store.append(result)  # synchronous on purpose: a cancellation cannot split write and count
+            counts.add(result)
+            if on_result:
+                on_result(result, counts)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(units))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return counts
