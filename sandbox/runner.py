@@ -1,0 +1,927 @@
+#!/usr/bin/env python3
+"""The in-container judge: one invocation judges one solution against all of its tests.
+
+Standard library only (Python >= 3.11); the same file runs inside the sandbox image and, for the
+local backend, on the host. Protocol: one JSON request on stdin, one JSON result on stdout (see
+``docs/sandbox-image.md``). Each test runs as its own process with a real stdin pipe, under rlimits,
+in its own session, with a wall-clock backstop; output is capped while it is read.
+
+The module is importable without side effects: the host imports ``compare_tokens`` from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+RUNNER_VERSION = 1
+
+VERDICTS = ("AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported", "skipped")
+LANGUAGES = ("python", "cpp")
+
+DEFAULT_LIMITS = {
+    "time_s": 2.0,
+    "memory_bytes": 256 << 20,
+    "output_bytes": 32 << 20,
+    "compile_time_s": 30.0,
+    "wall_factor": 3.0,
+    # Not in the minimal protocol; documented extras with safe defaults.
+    "compile_memory_bytes": 2 << 30,
+    "processes": 256,
+    "checker_time_s": 10.0,
+    "checker_memory_bytes": 1 << 30,
+}
+
+# Address space granted above the memory limit. RLIMIT_AS counts every mapping, not only the data a
+# program uses: shared libraries, the interpreter, thread stacks, malloc arenas. `python3 -S` maps
+# ~25 MiB before running a line and libstdc++ programs ~10 MiB; glibc reserves 64 MiB per extra
+# malloc arena when a program starts threads. 64 MiB leaves room for all of that while still
+# failing an allocation of the order of the limit. A program whose peak resident memory exceeds the
+# limit is judged MLE from its measured peak (ru_maxrss), so the margin never lets it pass.
+ADDRESS_SPACE_MARGIN = 64 << 20
+# A crash whose peak memory reached this fraction of the limit is reported as MLE, not RE:
+# a failed allocation often surfaces as a segfault or abort rather than a clean error.
+MLE_NEAR_FRACTION = 0.9
+# Seconds the wall-clock backstop grants beyond wall_factor x time limit (process start-up).
+WALL_GRACE_S = 0.5
+# How long to drain pipes after the program exited (a leftover child may still hold them).
+DRAIN_S = 0.2
+
+UNPRIVILEGED_ID = 65534  # nobody/nogroup: who runs solutions when the runner itself is root
+CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+# Runs a marshalled, already-compiled Python solution as __main__ under `python3 -S` (7 ms instead
+# of ~20 ms with `site`); provides exit()/quit(), which `site` would otherwise add.
+PYTHON_LAUNCHER = (
+    "import sys,marshal,builtins\n"
+    "def _quit(code=None):\n"
+    "    raise SystemExit(code)\n"
+    "builtins.exit=builtins.quit=_quit\n"
+    "with open(sys.argv[1],'rb') as f: _code=marshal.load(f)\n"
+    "sys.path[1:1]=sys.argv[3:]\n"
+    "sys.argv=sys.argv[2:3]\n"
+    "g=globals();g['__file__']=sys.argv[0]\n"
+    "del f,marshal,builtins,_quit,g\n"
+    "exec(_code)\n"
+)
+# Compiles a Python solution in a limited child, so a hostile source cannot hurt the runner.
+PYTHON_COMPILER = (
+    "import sys,marshal\n"
+    "src=open(sys.argv[1],'rb').read()\n"
+    "code=compile(src,sys.argv[3],'exec',dont_inherit=True)\n"
+    "open(sys.argv[2],'wb').write(marshal.dumps(code))\n"
+)
+
+_INT_TOKEN = re.compile(r"[+-]?\d+\Z")
+_NUMBER_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
+# --------------------------------------------------------------------------------------------------
+# The token checker (also imported by the host)
+
+
+def _tokens_equal(expected: str, actual: str, float_tol: float, case_sensitive: bool) -> bool:
+    if expected == actual:
+        return True
+    if _INT_TOKEN.match(expected) and _INT_TOKEN.match(actual):
+        return False  # integers compare exactly, as written
+    if _NUMBER_TOKEN.match(expected) and _NUMBER_TOKEN.match(actual):
+        want, got = float(expected), float(actual)
+        if math.isinf(want) or math.isinf(got):
+            return want == got
+        diff = abs(want - got)
+        return diff <= float_tol or diff <= float_tol * abs(want)
+    if not case_sensitive:
+        return expected.casefold() == actual.casefold()
+    return False
+
+
+def _line_of_token(text: str, index: int) -> int:
+    for number, match in enumerate(re.finditer(r"\S+", text)):
+        if number == index:
+            return text.count("\n", 0, match.start()) + 1
+    return text.count("\n") + 1
+
+
+def _clip(token: str, limit: int = 40) -> str:
+    return token if len(token) <= limit else token[:limit] + "..."
+
+
+def compare_tokens(
+    expected: str, actual: str, float_tol: float = 1e-6, case_sensitive: bool = True
+) -> tuple[bool, str]:
+    """Compare outputs token by token; returns (accepted, message explaining a mismatch).
+
+    Tokens are separated by any whitespace, so trailing spaces, line breaks and blank lines do not
+    matter. Two integers must be equal as written; numbers of which at least one is not an integer
+    match within the absolute OR relative tolerance ``float_tol``; other tokens compare as strings
+    (case-insensitively when ``case_sensitive`` is false).
+    """
+    want, got = expected.split(), actual.split()
+    if want == got:
+        return True, ""
+    for index, (a, b) in enumerate(zip(want, got, strict=False)):
+        if not _tokens_equal(a, b, float_tol, case_sensitive):
+            line = _line_of_token(actual, index)
+            return False, f"token {index + 1} (line {line}): expected {_clip(a)!r}, got {_clip(b)!r}"
+    if len(want) != len(got):
+        if len(got) < len(want):
+            missing = _clip(want[len(got)])
+            return False, f"output ended after {len(got)} tokens, expected {len(want)} (next: {missing!r})"
+        return False, f"expected {len(want)} tokens, got {len(got)} (extra: {_clip(got[len(want)])!r})"
+    return True, ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Running one process under limits
+
+
+@dataclass
+class RunLimits:
+    cpu_s: float
+    wall_s: float
+    memory_bytes: int  # the judged limit; RLIMIT_AS gets ADDRESS_SPACE_MARGIN on top
+    output_bytes: int
+    keep_stdout: int
+    keep_stderr: int
+    processes: int | None
+    file_bytes: int
+
+
+@dataclass
+class Outcome:
+    exit_code: int | None = None
+    signal: int | None = None
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    memory_kb: int = 0
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    stdout_total: int = 0
+    stderr_total: int = 0
+    stderr_tail: bytes = b""  # the end of stderr, where a MemoryError or bad_alloc shows up
+    output_exceeded: bool = False
+    wall_killed: bool = False
+
+
+class ChildRegistry:
+    """Pids this runner started on purpose; any other child of ours is a stray to kill.
+
+    The runner is a child subreaper (see ``become_subreaper``), so a process that a solution leaves
+    behind — even one that escaped the process group with setsid — is re-parented to the runner,
+    which finds it among its children and kills it.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pids: set[int] = set()
+
+    def spawn(self, argv: list[str], **popen_args: object) -> subprocess.Popen[bytes]:
+        with self.lock:
+            process = subprocess.Popen(argv, **popen_args)  # type: ignore[call-overload]
+            self.pids.add(process.pid)
+            return process
+
+    def done(self, pid: int) -> None:
+        with self.lock:
+            self.pids.discard(pid)
+
+    def kill_strays(self, deadline_s: float = 5.0) -> int:
+        """Kill every descendant that is not (under) a process we are running; returns how many.
+
+        Cheap when there is nothing to do: a finished program's surviving children are re-parented
+        to us, so no stray child means no stray descendant. Otherwise the whole stray tree is frozen
+        with SIGSTOP first (a stopped process cannot fork, so a fork bomb that escaped its process
+        group with setsid cannot outrun the sweep), then killed and reaped.
+        """
+        with self.lock:
+            if not _own_children() - self.pids:
+                return 0
+            end = time.monotonic() + deadline_s
+            frozen: set[int] = set()
+            while time.monotonic() < end:
+                table = _process_table()
+                legit = set().union(*(_descendants(pid, table) | {pid} for pid in self.pids))
+                fresh = _descendants(os.getpid(), table) - legit - frozen
+                if not fresh:
+                    break
+                for pid in fresh:
+                    _signal(pid, signal.SIGSTOP)
+                frozen |= fresh
+            for pid in frozen:
+                _signal(pid, signal.SIGKILL)
+            while time.monotonic() < end:  # reap: killed processes end up as our children
+                strays = _own_children() - self.pids
+                if not strays and not any(os.path.exists(f"/proc/{pid}") for pid in frozen):
+                    break
+                for pid in strays:
+                    try:
+                        os.waitpid(pid, 0)
+                    except ChildProcessError:
+                        pass
+                if not strays:
+                    time.sleep(0.001)
+            return len(frozen)
+
+
+def _process_table() -> dict[int, int]:
+    """pid -> parent pid for every process visible in /proc."""
+    table: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: fields resume after the last ')'.
+        table[int(name)] = int(data[data.rindex(b")") + 2 :].split()[1])
+    return table
+
+
+def _descendants(root: int, table: dict[int, int]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in table.items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _own_children() -> set[int]:
+    children: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as handle:
+                children.update(int(pid) for pid in handle.read().split())
+        except OSError:
+            continue
+    return children
+
+
+def _signal(pid: int, sig: int, group: bool = False) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux prctl PR_SET_CHILD_SUBREAPER)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def count_processes_of(uid: int) -> int:
+    """Processes of ``uid`` visible here, so RLIMIT_NPROC (a per-user count) can sit above them."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+class Sandbox:
+    """What every child process of one judging shares: work dir, identity, environment, limits."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.registry = ChildRegistry()
+        self.drop_to: int | None = UNPRIVILEGED_ID if os.geteuid() == 0 else None
+        self.child_uid = self.drop_to if self.drop_to is not None else os.getuid()
+        self.base_processes = count_processes_of(self.child_uid)
+        if self.drop_to is not None:
+            os.chown(workdir, self.drop_to, self.drop_to)
+        self.env = {
+            "PATH": CHILD_PATH,
+            "LANG": "C.UTF-8",
+            "HOME": workdir,
+            "TMPDIR": workdir,
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+    def give(self, path: str) -> None:
+        """Hand a file the runner wrote to the unprivileged identity (when the runner is root)."""
+        if self.drop_to is not None:
+            os.chown(path, self.drop_to, self.drop_to)
+
+    def run(self, argv: list[str], stdin: bytes, limits: RunLimits) -> Outcome:
+        nproc = None if limits.processes is None else self.base_processes + limits.processes
+
+        def set_limits() -> None:  # runs in the child between fork and exec
+            cpu = max(1, math.ceil(limits.cpu_s))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+            stack = min(limits.memory_bytes, _hard_limit(resource.RLIMIT_STACK))
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+            if nproc is not None:
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            # Last: the forked child is still a copy of the runner, which may already be bigger than
+            # the limit; nothing may allocate between this and exec (which replaces the image).
+            space = limits.memory_bytes + ADDRESS_SPACE_MARGIN
+            resource.setrlimit(resource.RLIMIT_AS, (space, space))
+
+        identity = {}
+        if self.drop_to is not None:
+            identity = {"user": self.drop_to, "group": self.drop_to, "extra_groups": []}
+        started = time.monotonic()
+        process = self.registry.spawn(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.workdir,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=set_limits,
+            close_fds=True,
+            **identity,
+        )
+        try:
+            outcome = _supervise(process, stdin, limits, started)
+        finally:
+            _signal(process.pid, signal.SIGKILL, group=True)  # whatever it left in its group
+            self.registry.done(process.pid)
+            self.registry.kill_strays()
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                if pipe is not None and not pipe.closed:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+        return outcome
+
+
+def _hard_limit(kind: int) -> int:
+    hard = resource.getrlimit(kind)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 62
+
+
+def _supervise(process: subprocess.Popen[bytes], data: bytes, limits: RunLimits, started: float) -> Outcome:
+    """Feed stdin, read stdout/stderr with caps, enforce the wall clock, collect rusage."""
+    outcome = Outcome()
+    deadline = started + limits.wall_s
+    selector = selectors.DefaultSelector()
+    assert process.stdin and process.stdout and process.stderr
+    stdin_fd, out_fd, err_fd = process.stdin.fileno(), process.stdout.fileno(), process.stderr.fileno()
+    for fd in (stdin_fd, out_fd, err_fd):
+        os.set_blocking(fd, False)
+    view, written = memoryview(data), 0
+    # Registered by flag, not by fd number: once stdin is closed its number may be reused (pidfd).
+    stdin_registered = bool(data)
+    if data:
+        selector.register(stdin_fd, selectors.EVENT_WRITE)
+    else:
+        process.stdin.close()
+    selector.register(out_fd, selectors.EVENT_READ)
+    selector.register(err_fd, selectors.EVENT_READ)
+    try:
+        pidfd: int | None = os.pidfd_open(process.pid)
+        selector.register(pidfd, selectors.EVENT_READ)
+    except (OSError, AttributeError):
+        pidfd = None  # old kernel or gVisor: poll waitpid instead
+    status: int | None = None
+
+    def close_stdin() -> None:
+        nonlocal stdin_registered
+        if stdin_registered:
+            selector.unregister(stdin_fd)
+            stdin_registered = False
+        if not process.stdin.closed:
+            try:
+                process.stdin.close()
+            except OSError:  # EPIPE on flush: the program closed its stdin early
+                pass
+
+    def reap(blocking: bool) -> bool:
+        nonlocal status
+        pid, wait_status, usage = os.wait4(process.pid, 0 if blocking else os.WNOHANG)
+        if pid == 0:
+            return False
+        status = wait_status
+        outcome.cpu_s = usage.ru_utime + usage.ru_stime
+        outcome.memory_kb = usage.ru_maxrss
+        outcome.wall_s = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(wait_status)  # so Popen never waits again
+        return True
+
+    try:
+        while status is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                outcome.wall_killed = True
+                _signal(process.pid, signal.SIGKILL, group=True)
+                reap(blocking=True)
+                break
+            timeout = remaining if pidfd is not None else min(remaining, 0.005)
+            for key, _ in selector.select(timeout):
+                fd = key.fd
+                if fd == pidfd:
+                    reap(blocking=True)
+                elif stdin_registered and fd == stdin_fd:
+                    try:
+                        written += os.write(stdin_fd, view[written : written + 65536])
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:  # the program closed its stdin early: that is fine
+                        written = len(view)
+                    if written >= len(view):
+                        close_stdin()
+                else:
+                    _read_into(fd, out_fd, outcome, limits, selector)
+            if outcome.output_exceeded:
+                _signal(process.pid, signal.SIGKILL, group=True)
+                reap(blocking=True)
+                break
+            if pidfd is None and status is None:
+                reap(blocking=False)
+        # The program is gone: kill what it left in its group and drain what is still buffered.
+        _signal(process.pid, signal.SIGKILL, group=True)
+        close_stdin()
+        if pidfd is not None:
+            selector.unregister(pidfd)
+        drain_end = time.monotonic() + DRAIN_S
+        while len(selector.get_map()) and not outcome.output_exceeded:
+            remaining = drain_end - time.monotonic()
+            if remaining <= 0:
+                break
+            for key, _ in selector.select(remaining):
+                _read_into(key.fd, out_fd, outcome, limits, selector)
+    finally:
+        selector.close()
+        if pidfd is not None:
+            os.close(pidfd)
+    if status is not None:
+        if os.WIFSIGNALED(status):
+            outcome.signal = os.WTERMSIG(status)
+        else:
+            outcome.exit_code = os.WEXITSTATUS(status)
+    return outcome
+
+
+def _read_into(
+    fd: int, out_fd: int, outcome: Outcome, limits: RunLimits, selector: selectors.BaseSelector
+) -> None:
+    """Read one chunk from stdout or stderr; keeps at most the caps, flags output past the limit."""
+    try:
+        chunk = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return
+    if not chunk:
+        selector.unregister(fd)
+        return
+    if fd == out_fd:
+        outcome.stdout_total += len(chunk)
+        room = limits.keep_stdout - len(outcome.stdout)
+        if room > 0:
+            outcome.stdout += chunk[:room]
+        if outcome.stdout_total > limits.output_bytes:
+            outcome.output_exceeded = True
+    else:
+        outcome.stderr_total += len(chunk)
+        outcome.stderr_tail = (outcome.stderr_tail + chunk)[-512:]
+        room = limits.keep_stderr - len(outcome.stderr)
+        if room > 0:
+            outcome.stderr += chunk[:room]
+        if outcome.stderr_total > limits.output_bytes:
+            outcome.output_exceeded = True
+
+
+# --------------------------------------------------------------------------------------------------
+# Verdicts
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _ran_out_of_memory(outcome: Outcome) -> bool:
+    text = bytes(outcome.stderr[:4096]) + outcome.stderr_tail
+    return b"MemoryError" in text or b"std::bad_alloc" in text or b"out of memory" in text
+
+
+def classify(outcome: Outcome, time_limit_s: float, memory_bytes: int) -> tuple[str, str] | None:
+    """The verdict of a run that did not end cleanly, with a message; None when it ran cleanly."""
+    cpu = f"CPU {outcome.cpu_s:.2f}s of {time_limit_s:g}s"
+    if outcome.wall_killed:
+        return "TLE", f"killed by the wall-clock backstop after {outcome.wall_s:.2f}s ({cpu})"
+    if outcome.output_exceeded:
+        return "OLE", "output exceeded the limit; the program was stopped"
+    if outcome.signal == signal.SIGXFSZ:
+        return "OLE", "file size limit exceeded (SIGXFSZ)"
+    if outcome.cpu_s > time_limit_s or outcome.signal == signal.SIGXCPU:
+        return "TLE", f"time limit exceeded ({cpu})"
+    failed = outcome.signal is not None or outcome.exit_code != 0
+    limit_kb = memory_bytes // 1024
+    peak = f"peak memory {outcome.memory_kb // 1024} MiB of {limit_kb // 1024} MiB"
+    if failed and _ran_out_of_memory(outcome):
+        return "MLE", f"memory allocation failed ({peak})"
+    if failed and outcome.memory_kb >= MLE_NEAR_FRACTION * limit_kb:
+        how = signal_name(outcome.signal) if outcome.signal is not None else f"exit code {outcome.exit_code}"
+        return "MLE", f"crashed ({how}) with {peak}"
+    if outcome.memory_kb > limit_kb:
+        return "MLE", f"memory limit exceeded ({peak})"
+    if outcome.signal is not None:
+        return "RE", f"killed by {signal_name(outcome.signal)}"
+    if outcome.exit_code != 0:
+        last = _last_line(outcome.stderr_tail)
+        return "RE", f"exit code {outcome.exit_code}" + (f": {last}" if last else "")
+    return None
+
+
+def _last_line(data: bytes) -> str:
+    lines = data.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:200] if lines else ""
+
+
+def _text(data: bytes | bytearray, keep: int) -> tuple[str, bool]:
+    return bytes(data[:keep]).decode("utf-8", "replace"), len(data) > keep
+
+
+# --------------------------------------------------------------------------------------------------
+# Compiling
+
+
+@dataclass
+class Program:
+    """A compiled program: the compile step's report and the command that runs it."""
+
+    ok: bool
+    output: str
+    seconds: float
+    argv: list[str]
+
+
+def _site_dirs() -> list[str]:
+    import site
+
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
+
+
+def compile_program(
+    sandbox: Sandbox, language: str, source: str, name: str, limits: dict, keep: int
+) -> Program:
+    """Compile once: g++ for C++, a syntax check to bytecode for Python (both in limited children)."""
+    directory = os.path.join(sandbox.workdir, name)
+    os.mkdir(directory)
+    sandbox.give(directory)
+    if language == "cpp":
+        source_path, binary = os.path.join(directory, "main.cpp"), os.path.join(directory, "main")
+        argv = ["g++", "-O2", "-std=c++17", "-o", binary, source_path]
+        run_argv = [binary]
+    else:
+        source_path, binary = os.path.join(directory, "main.py"), os.path.join(directory, "main.code")
+        argv = [sys.executable, "-S", "-c", PYTHON_COMPILER, source_path, binary, source_path]
+        run_argv = [sys.executable, "-S", "-c", PYTHON_LAUNCHER, binary, source_path, *_site_dirs()]
+    with open(source_path, "w", encoding="utf-8") as handle:
+        handle.write(source)
+    sandbox.give(source_path)
+    seconds = float(limits["compile_time_s"])
+    run_limits = RunLimits(
+        cpu_s=seconds,
+        wall_s=seconds,
+        memory_bytes=int(limits["compile_memory_bytes"]),
+        output_bytes=1 << 20,
+        keep_stdout=keep,
+        keep_stderr=keep,
+        processes=sandbox_processes(limits),
+        file_bytes=1 << 30,
+    )
+    outcome = sandbox.run(argv, b"", run_limits)
+    message = (bytes(outcome.stdout) + bytes(outcome.stderr)).decode("utf-8", "replace")
+    if language == "python":  # drop the compiler helper's own frames from the traceback
+        marker = message.find(f'File "{source_path}"')
+        message = message[marker:] if marker >= 0 else message
+        message = message.replace(directory + "/", "")
+    if outcome.wall_killed or outcome.cpu_s > seconds or outcome.signal == signal.SIGXCPU:
+        message = f"compilation exceeded the {seconds:g}s compile time limit\n" + message
+    elif outcome.output_exceeded:
+        message = "compilation stopped: the compiler printed more than 1 MiB\n" + message
+    elif outcome.signal is not None:
+        message = f"compiler killed by {signal_name(outcome.signal)}\n" + message
+    ok = outcome.exit_code == 0 and not outcome.wall_killed and not outcome.output_exceeded
+    return Program(ok=ok, output=message[:keep], seconds=round(outcome.wall_s, 4), argv=run_argv)
+
+
+def sandbox_processes(limits: dict) -> int | None:
+    value = limits.get("processes")
+    return None if value is None else int(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Judging
+
+
+def _run_limits(limits: dict, keep_stdout: int, keep_stderr: int) -> RunLimits:
+    time_s = float(limits["time_s"])
+    return RunLimits(
+        cpu_s=time_s,
+        wall_s=time_s * float(limits["wall_factor"]) + WALL_GRACE_S,
+        memory_bytes=int(limits["memory_bytes"]),
+        output_bytes=int(limits["output_bytes"]),
+        keep_stdout=keep_stdout,
+        keep_stderr=keep_stderr,
+        processes=sandbox_processes(limits),
+        file_bytes=int(limits["output_bytes"]),
+    )
+
+
+class Judge:
+    """Judges one request: compile once, then each test as its own process."""
+
+    def __init__(self, request: dict, sandbox: Sandbox) -> None:
+        self.request = request
+        self.sandbox = sandbox
+        self.limits = dict(DEFAULT_LIMITS)
+        self.limits.update({k: v for k, v in (request.get("limits") or {}).items() if v is not None})
+        self.checker = request.get("checker") or {"kind": "tokens"}
+        self.keep = int(request.get("keep_bytes", 4096))
+        self.checker_program: Program | None = None
+        self.stop = threading.Event()
+
+    def run_test(self, index: int, test: dict, program: Program) -> dict:
+        if self.stop.is_set():
+            return {"verdict": "skipped"}
+        expected = test.get("output")
+        raw_output = self.checker.get("kind") == "none" or expected is None
+        output_bytes = int(self.limits["output_bytes"])
+        limits = _run_limits(self.limits, keep_stdout=output_bytes, keep_stderr=self.keep)
+        stdin = str(test.get("input") or "").encode("utf-8")
+        outcome = self.sandbox.run(program.argv, stdin, limits)
+        stdout, truncated = _text(outcome.stdout, output_bytes if raw_output else self.keep)
+        stderr, stderr_truncated = _text(outcome.stderr, self.keep)
+        result = {
+            "verdict": "AC",
+            "cpu_s": round(outcome.cpu_s, 4),
+            "wall_s": round(outcome.wall_s, 4),
+            "memory_kb": outcome.memory_kb,
+            "exit_code": outcome.exit_code,
+            "signal": signal_name(outcome.signal) if outcome.signal is not None else None,
+            "stdout": stdout,
+            "stderr": stderr,
+            "stdout_truncated": truncated or outcome.stdout_total > len(outcome.stdout),
+            "stderr_truncated": stderr_truncated or outcome.stderr_total > len(outcome.stderr),
+            "message": "",
+        }
+        failure = classify(outcome, float(self.limits["time_s"]), int(self.limits["memory_bytes"]))
+        if failure is None and not raw_output:
+            failure = self.check(test, bytes(outcome.stdout).decode("utf-8", "replace"), index)
+        if failure is not None:
+            result["verdict"], result["message"] = failure
+            if request_stops(self.request):
+                self.stop.set()
+        return result
+
+    def check(self, test: dict, actual: str, index: int) -> tuple[str, str] | None:
+        kind = self.checker.get("kind", "tokens")
+        if kind == "tokens":
+            ok, message = compare_tokens(
+                str(test["output"]),
+                actual,
+                float_tol=float(self.checker.get("float_tol", 1e-6)),
+                case_sensitive=bool(self.checker.get("case_sensitive", True)),
+            )
+            return None if ok else ("WA", message)
+        return self.run_checker_program(test, actual, index)
+
+    def run_checker_program(self, test: dict, actual: str, index: int) -> tuple[str, str] | None:
+        assert self.checker_program is not None
+        directory = os.path.join(self.sandbox.workdir, f"check-{index}")
+        os.mkdir(directory)
+        paths = []
+        for name, text in (
+            ("input", test.get("input") or ""),
+            ("expected", test["output"]),
+            ("actual", actual),
+        ):
+            path = os.path.join(directory, name)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(str(text))
+            paths.append(path)
+        seconds = float(self.limits["checker_time_s"])
+        limits = RunLimits(
+            cpu_s=seconds,
+            wall_s=seconds * float(self.limits["wall_factor"]) + WALL_GRACE_S,
+            memory_bytes=int(self.limits["checker_memory_bytes"]),
+            output_bytes=1 << 20,
+            keep_stdout=self.keep,
+            keep_stderr=self.keep,
+            processes=sandbox_processes(self.limits),
+            file_bytes=1 << 20,
+        )
+        outcome = self.sandbox.run(self.checker_program.argv + paths, b"", limits)
+        shutil.rmtree(directory, ignore_errors=True)
+        said = _last_line(bytes(outcome.stdout) + b"\n" + bytes(outcome.stderr))
+        failure = classify(outcome, seconds, limits.memory_bytes)
+        if outcome.exit_code == 0 and failure is None:
+            return None
+        if outcome.exit_code not in (None, 0) and (failure is None or failure[0] == "RE"):
+            return "WA", f"checker rejected the output (exit code {outcome.exit_code})" + (
+                f": {said}" if said else ""
+            )
+        reason = failure[1] if failure else "unknown failure"
+        return "SE", f"checker program failed: {reason}"
+
+    def judge(self) -> dict:
+        tests = self.request.get("tests") or []
+        language = self.request.get("language")
+        skipped = [{"verdict": "skipped"} for _ in tests]
+        if language not in LANGUAGES:
+            message = f"language {language!r} is not supported (supported: {', '.join(LANGUAGES)})"
+            return {
+                "compile": {"ok": False, "output": message, "seconds": 0.0},
+                "verdict": "unsupported",
+                "tests": skipped,
+            }
+        if self.checker.get("kind") == "program":
+            checker_language = self.checker.get("language", "python")
+            if checker_language not in LANGUAGES:
+                return {
+                    "compile": {"ok": False, "output": "", "seconds": 0.0},
+                    "verdict": "SE",
+                    "tests": skipped,
+                    "message": f"checker language {checker_language!r} is not supported",
+                }
+            self.checker_program = compile_program(
+                self.sandbox,
+                checker_language,
+                str(self.checker.get("source", "")),
+                "checker",
+                self.limits,
+                self.keep,
+            )
+        program = compile_program(
+            self.sandbox, language, str(self.request.get("source", "")), "solution", self.limits, self.keep
+        )
+        report = {"compile": {"ok": program.ok, "output": program.output, "seconds": program.seconds}}
+        if self.checker_program is not None:
+            report["checker_compile"] = {
+                "ok": self.checker_program.ok,
+                "output": self.checker_program.output,
+                "seconds": self.checker_program.seconds,
+            }
+            if not self.checker_program.ok:
+                return report | {
+                    "verdict": "SE",
+                    "tests": skipped,
+                    "message": "the checker program did not compile",
+                }
+        if not program.ok:
+            return report | {"verdict": "CE", "tests": skipped}
+        parallel = max(1, int(self.request.get("parallel") or 1))
+        if parallel == 1:
+            results = [self.run_test(i, test, program) for i, test in enumerate(tests)]
+        else:
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                results = list(
+                    pool.map(lambda pair: self.run_test(pair[0], pair[1], program), enumerate(tests))
+                )
+        verdict = next((r["verdict"] for r in results if r["verdict"] not in ("AC", "skipped")), "AC")
+        return report | {"verdict": verdict, "tests": results}
+
+
+def request_stops(request: dict) -> bool:
+    return bool(request.get("stop_on_first_failure", False))
+
+
+def validate_request(request: object) -> str | None:
+    """A description of what is wrong with the request, or None when it can be judged."""
+    if not isinstance(request, dict):
+        return "the request must be a JSON object"
+    if not isinstance(request.get("source"), str):
+        return "field 'source' must be a string"
+    tests = request.get("tests")
+    if not isinstance(tests, list):
+        return "field 'tests' must be a list"
+    for index, test in enumerate(tests):
+        if not isinstance(test, dict) or not isinstance(test.get("input", ""), str):
+            return f"tests[{index}] must be an object with a string 'input'"
+        if test.get("output") is not None and not isinstance(test["output"], str):
+            return f"tests[{index}].output must be a string or null"
+    for name in ("limits", "checker"):
+        if request.get(name) is not None and not isinstance(request[name], dict):
+            return f"field '{name}' must be an object"
+    for key, value in (request.get("limits") or {}).items():
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+        ):
+            return f"limits.{key} must be a positive number"
+    kind = (request.get("checker") or {}).get("kind", "tokens")
+    if kind not in ("tokens", "program", "none"):
+        return f"checker.kind must be tokens, program or none, not {kind!r}"
+    return None
+
+
+_GXX_VERSION: str | None = None
+
+
+def runner_info() -> dict:
+    """Versions recorded with every result (and as image labels)."""
+    global _GXX_VERSION
+    if _GXX_VERSION is None:
+        try:
+            done = subprocess.run(["g++", "-dumpfullversion"], capture_output=True, text=True, timeout=10)
+            _GXX_VERSION = done.stdout.strip() or None
+        except (OSError, subprocess.TimeoutExpired):
+            _GXX_VERSION = ""
+    return {
+        "version": RUNNER_VERSION,
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        "gxx": _GXX_VERSION or None,
+    }
+
+
+def judge(request: dict) -> dict:
+    """Judge one request (see the module docstring); always returns a result object."""
+    problem = validate_request(request)
+    if problem is not None:
+        return {
+            "verdict": "SE",
+            "error": f"bad request: {problem}",
+            "compile": None,
+            "tests": [],
+            "runner": runner_info(),
+        }
+    workdir = tempfile.mkdtemp(prefix="alphaflow-judge-")
+    try:
+        result = Judge(request, Sandbox(workdir)).judge()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["runner"] = runner_info()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--info" in args:
+        print(json.dumps(runner_info()))
+        return 0
+    become_subreaper()
+    try:
+        request = json.load(sys.stdin)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        result = {
+            "verdict": "SE",
+            "error": f"bad request: not JSON ({error})",
+            "compile": None,
+            "tests": [],
+            "runner": runner_info(),
+        }
+        print(json.dumps(result))
+        return 2
+    try:
+        result = judge(request)
+    except Exception as error:  # a runner fault must still answer in the protocol (host: SE)
+        result = {
+            "verdict": "SE",
+            "error": f"runner fault: {type(error).__name__}: {error}",
+            "compile": None,
+            "tests": [],
+            "runner": runner_info(),
+        }
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 2 if "error" in result else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
