@@ -215,8 +215,10 @@ class _Run:
                 result = await self._execute(flow, step, scope, path, info)
             except StepFailed as error:
                 failure = error.reason if error.path == path else str(error)
-            except UserError:
-                raise  # budget reached, missing key, bad configuration: stop the run
+            except UserError as error:
+                if not _is_model_failure(error):
+                    raise  # budget reached, missing key, bad configuration: stop the run
+                failure = str(error)  # the model failed after its retries: a step failure
             except (TemplateError, AnswerError) as error:
                 failure = str(error)
             except Exception as error:  # the step's own failure (model error, glue exception, ...)
@@ -543,6 +545,12 @@ def _number(value: Any, name: str, kind: type, minimum: float | None = None) -> 
 
 def _optional_number(value: Any, name: str, kind: type) -> Any:
     return None if value is None else _number(value, name, kind)
+
+
+def _is_model_failure(error: UserError) -> bool:
+    from alphaflow.models.errors import ModelCallError
+
+    return isinstance(error, ModelCallError)
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:

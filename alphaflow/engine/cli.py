@@ -1,0 +1,210 @@
+"""Commands: ``alphaflow run``, ``alphaflow flows validate|list|show``, ``alphaflow trace show``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SANDBOX_BACKENDS = ("auto", "docker", "local")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run a flow (a YAML file or a built-in name)")
+    run.add_argument("flow", metavar="FLOW", help="path of a flow file, or the name of a built-in flow")
+    run.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an input value (parsed by the input's declared type; @FILE reads YAML/JSON)",
+    )
+    run.add_argument("--input-file", metavar="FILE", help="a YAML or JSON mapping of inputs")
+    run.add_argument("--model", "-m", help="model for llm steps (litellm string, or scripted:SCRIPT.yaml)")
+    run.add_argument("--api-base", metavar="URL", help="an OpenAI-compatible endpoint")
+    run.add_argument("--max-cost", type=float, metavar="USD", help="stop before a call would exceed this")
+    run.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    run.add_argument("--trace", metavar="FILE", help="append the run's events (JSON lines) to FILE")
+    run.add_argument("--sandbox", choices=SANDBOX_BACKENDS, default="auto", help="sandbox backend")
+    run.add_argument("--sample-index", type=int, default=0, help="the run's sample index (for pass@k runs)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(func=run_command)
+
+    flows = subparsers.add_parser("flows", help="validate, list and show flows")
+    flows_sub = flows.add_subparsers(dest="flows_command", metavar="COMMAND", required=True)
+    validate = flows_sub.add_parser("validate", help="check flow files; every problem as file:line:col")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=validate_command)
+    listing = flows_sub.add_parser("list", help="the built-in flows")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=list_command)
+    show = flows_sub.add_parser("show", help="a flow's step graph")
+    show.add_argument("flow", metavar="NAME_OR_PATH")
+    show.set_defaults(func=show_command)
+
+    trace = subparsers.add_parser("trace", help="read a run trace")
+    trace_sub = trace.add_subparsers(dest="trace_command", metavar="COMMAND", required=True)
+    trace_show = trace_sub.add_parser("show", help="summarize a trace; --html writes a page to browse it")
+    trace_show.add_argument("file", metavar="FILE")
+    trace_show.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML page")
+    trace_show.set_defaults(func=trace_show_command)
+
+
+# -- flows -----------------------------------------------------------------------------------------
+def validate_command(args: argparse.Namespace) -> int:
+    from alphaflow.engine.loader import validate_flow
+
+    failed = False
+    for file in args.files:
+        problems = validate_flow(Path(file))
+        if problems:
+            failed = True
+            for problem in problems:
+                print(problem)
+        else:
+            print(f"{file}: ok")
+    return 1 if failed else 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from alphaflow.engine.show import builtin_flows
+    from alphaflow.resources import flows_dir
+
+    flows = builtin_flows()
+    if args.json:
+        print(json.dumps([{"name": n, "description": d, "path": str(p)} for n, d, p in flows]))
+        return 0
+    table = Table(title=f"flows in {flows_dir()}")
+    table.add_column("name", style="bold")
+    table.add_column("file")
+    table.add_column("description")
+    for name, description, path in flows:
+        short = description.split(". ")[0].rstrip(".")
+        short = short if len(short) <= 100 else short[:97] + "..."
+        table.add_row(name, str(path.relative_to(flows_dir())), short)
+    Console().print(table)
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from alphaflow.engine.loader import load_flow
+    from alphaflow.engine.show import flow_tree
+
+    Console().print(flow_tree(load_flow(args.flow)))
+    return 0
+
+
+# -- trace -----------------------------------------------------------------------------------------
+def trace_show_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from alphaflow.engine.traceview import load_events, print_summary, render_html
+
+    path = Path(args.file)
+    events = load_events(path)
+    print_summary(events, Console(), title=str(path))
+    if args.html:
+        out = Path(args.html)
+        out.write_text(render_html(events, title=f"alphaflow trace {path.name}"), encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
+
+
+# -- run -------------------------------------------------------------------------------------------
+def collect_inputs(spec: Any, input_file: str | None, pairs: list[str]) -> dict[str, Any]:
+    from alphaflow.engine.inputs import parse_cli_value, read_data_file
+    from alphaflow.errors import UserError
+
+    inputs: dict[str, Any] = {}
+    if input_file:
+        data = read_data_file(Path(input_file), flag="--input-file")
+        if not isinstance(data, dict):
+            raise UserError(f"--input-file {input_file}: expected a mapping of input names to values")
+        inputs.update(data)
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UserError(f"--input {pair!r}: expected NAME=VALUE")
+        inputs[name.strip()] = parse_cli_value(spec, name.strip(), text)
+    return inputs
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from alphaflow.engine.loader import load_flow
+    from alphaflow.errors import UserError
+
+    if args.max_cost is not None and args.max_cost <= 0:
+        raise UserError(f"--max-cost must be positive, not {args.max_cost}")
+    if args.sample_index < 0:
+        raise UserError(f"--sample-index must be >= 0, not {args.sample_index}")
+    flow = load_flow(args.flow)
+    inputs = collect_inputs(flow.spec, args.input_file, args.input)
+    result = asyncio.run(_run(flow, inputs, args))
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+    else:
+        _print_result(result)
+    return 0
+
+
+async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> Any:
+    from alphaflow.engine.runner import RunContext, run_flow
+    from alphaflow.models import build_router
+    from alphaflow.models.cache import default_cache_path
+    from alphaflow.trace import Trace
+
+    with Trace(args.trace) as trace:
+        router = build_router(
+            args.model or flow.spec.model,
+            api_base=args.api_base,
+            cache_path=None if args.no_cache else default_cache_path(),
+            max_cost_usd=args.max_cost,
+            trace=trace,
+        )
+        try:
+            context = RunContext(
+                router=router,
+                sandbox_factory=lambda: _open_sandbox(args.sandbox),
+                trace=trace,
+                model=args.model,
+                sample_index=args.sample_index,
+            )
+            return await run_flow(flow, inputs, context)
+        finally:
+            router.close()
+
+
+def _open_sandbox(backend: str) -> Any:
+    from alphaflow.sandbox import open_sandbox
+
+    return open_sandbox(backend=backend)
+
+
+def _print_result(result: Any) -> None:
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    console = Console()
+    for name, value in result.outputs.items():
+        if isinstance(value, str) and "\n" in value:
+            console.print(f"[bold]{name}[/bold]:")
+            console.print(value, markup=False, highlight=False)
+        else:
+            console.print(f"[bold]{name}[/bold]:", Pretty(value))
+    cost = "unknown (a model without a known price)" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    console.print(
+        f"[dim]{len(result.steps)} steps, {result.calls} model calls, "
+        f"{result.prompt_tokens}+{result.completion_tokens} tokens, cost {cost}, "
+        f"{result.duration_s:.2f} s[/dim]"
+    )
+    for error in result.errors:
+        print(f"continued after error: {error}", file=sys.stderr)
