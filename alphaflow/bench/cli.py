@@ -41,6 +41,9 @@ def _register_codecontests(commands: Any) -> None:
     run.add_argument("--api-base", help="OpenAI-compatible endpoint (vLLM, Ollama, the scripted server)")
     run.add_argument("--samples", type=int, default=1, metavar="K", help="independent runs per problem")
     run.add_argument("--concurrency", type=int, default=4, metavar="C", help="units in flight at once")
+    run.add_argument(
+        "--model-concurrency", type=int, metavar="N", help="model calls in flight (default max(8, C))"
+    )
     run.add_argument("--max-cost", type=float, metavar="USD", help="stop before a model call would exceed it")
     run.add_argument("--resume", action="store_true", help="continue RUN_DIR, skipping recorded units")
     run.add_argument("--retry-errors", action="store_true", help="with --resume: rerun units that errored")
@@ -105,6 +108,7 @@ def codecontests_command(args: argparse.Namespace) -> int:
         api_base=args.api_base,
         samples=args.samples,
         concurrency=args.concurrency,
+        model_concurrency=args.model_concurrency,
         max_cost=args.max_cost,
         resume=args.resume,
         retry_errors=args.retry_errors,

@@ -39,6 +39,7 @@ class BenchOptions:
     api_base: str | None = None
     samples: int = 1
     concurrency: int = 4
+    model_concurrency: int | None = None  # model calls in flight (default: max(8, concurrency))
     max_cost: float | None = None
     resume: bool = False
     retry_errors: bool = False
@@ -118,12 +119,12 @@ def resolve_flow_path(flow: str) -> str | None:
     return str(find_flow_file(flow))
 
 
-def make_solver(options: BenchOptions, flow_path: str | None, run_dir: Path) -> Solver:
+def make_solver(options: BenchOptions, flow_path: str | None, run_dir: Path, sandbox: Any) -> Solver:
     if flow_path is None:
         return GoldSolver()
     from alphaflow.bench.flow_solver import FlowSolver
 
-    return FlowSolver.create(options, flow_path, run_dir)
+    return FlowSolver.create(options, flow_path, run_dir, sandbox)
 
 
 def _limits_for(options: BenchOptions):
@@ -215,9 +216,10 @@ async def _execute(
     from alphaflow.sandbox import open_sandbox
 
     _cancel_on_sigterm()
-    solver = make_solver(options, flow_path, store.run_dir)
+    solver: Solver | None = None
     try:
         async with open_sandbox(backend=options.sandbox, pool_size=options.pool_size) as sandbox:
+            solver = make_solver(options, flow_path, store.run_dir, sandbox)
             with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
                 try:
                     await run_units(
@@ -234,7 +236,8 @@ async def _execute(
                 except BudgetExceeded as error:  # stop cleanly: every finished unit is already on disk
                     outcome.stopped = str(error)
     finally:
-        await solver.close()
+        if solver is not None:
+            await solver.close()
         store.close()
 
 

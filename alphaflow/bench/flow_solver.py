@@ -1,0 +1,124 @@
+"""Solving a unit with a YAML flow through the engine, one shared model router for the whole run.
+
+The sample index goes into the engine's ``RunContext`` and so into every model call's cache key: K
+samples of a problem stay K distinct answers, and a resumed run reuses the calls it already paid for.
+Tokens and cost are attributed to the unit whose task made the call (a context variable follows the
+unit's asyncio tasks), so one router, one budget and one cache serve every unit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alphaflow.bench.solvers import Attempt
+from alphaflow.bench.units import Unit
+from alphaflow.problems import Problem
+from alphaflow.trace import Trace
+
+
+@dataclass
+class UnitUsage:
+    key: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def add_call(self, fields: dict[str, Any]) -> None:
+        self.calls += 1
+        self.prompt_tokens += int(fields.get("prompt_tokens") or 0)
+        self.completion_tokens += int(fields.get("completion_tokens") or 0)
+        cost = fields.get("cost_usd")
+        if self.cost_usd is not None:
+            if cost is None and not fields.get("cached"):
+                self.cost_usd = None  # a price is unknown: the total is unknown, not lower
+            else:
+                self.cost_usd += float(cost or 0.0)
+
+
+CURRENT_UNIT: contextvars.ContextVar[UnitUsage | None] = contextvars.ContextVar("bench_unit", default=None)
+
+
+class UnitTrace(Trace):
+    """The run's trace; each event is tagged with its unit, and model calls are tallied per unit."""
+
+    def write(self, event: str, **fields: Any) -> None:
+        usage = CURRENT_UNIT.get()
+        if usage is not None:
+            fields.setdefault("unit", usage.key)
+            if event == "model_call" and not fields.get("error"):
+                usage.add_call(fields)
+        super().write(event, **fields)
+
+
+class FlowSolver:
+    def __init__(self, flow: Any, router: Any, trace: UnitTrace, model: str, sandbox: Any) -> None:
+        self.flow = flow
+        self.router = router
+        self.trace = trace
+        self.model = model
+        self.sandbox = sandbox
+
+    @classmethod
+    def create(cls, options: Any, flow_path: str, run_dir: Path, sandbox: Any) -> FlowSolver:
+        from alphaflow.engine import load_flow
+        from alphaflow.models import build_router
+
+        flow = load_flow(flow_path)  # a FlowError (file:line:col) before any model call
+        trace = UnitTrace(run_dir / "trace.jsonl")
+        router = build_router(
+            options.model,
+            api_base=options.api_base,
+            concurrency=options.model_concurrency or max(8, options.concurrency),
+            cache_path=None if options.no_cache else options.cache,
+            max_cost_usd=options.max_cost,
+            trace=trace,
+        )
+        router.target(options.model)  # a missing API key is one line now, not an error per unit
+        return cls(flow, router, trace, options.model, sandbox)
+
+    async def solve(self, unit: Unit, problem: Problem) -> Attempt:
+        from alphaflow.engine import RunContext, StepFailed, run_flow
+
+        usage = UnitUsage(unit.key)
+        token = CURRENT_UNIT.set(usage)
+        inputs: dict[str, Any] = {**unit.flow_inputs, "problem": problem.for_flow()}
+        if "language" in self.flow.spec.inputs:
+            inputs["language"] = unit.language
+        context = RunContext(
+            router=self.router,
+            sandbox=self.sandbox,
+            trace=self.trace,
+            model=self.model,
+            sample_index=unit.sample_index,
+        )
+        code: str | None = None
+        error: str | None = None
+        try:
+            result = await run_flow(self.flow, inputs=inputs, context=context)
+            outputs = dict(result.outputs or {})
+            code = outputs.get("code") if isinstance(outputs.get("code"), str) else None
+            if code is None:
+                error = (
+                    f"flow '{self.flow.name}' gave no 'code' output (outputs: {', '.join(outputs) or 'none'})"
+                )
+        except StepFailed as failure:  # a failed step is this unit's recorded failure, not the run's
+            error = str(failure)
+        finally:
+            CURRENT_UNIT.reset(token)
+        return Attempt(
+            code=code,
+            language=unit.language,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+            model_calls=usage.calls,
+            error=error,
+        )
+
+    async def close(self) -> None:
+        self.router.close()
+        self.trace.close()
