@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from alphaflow.judge.code_reward import RewardWeights, code_reward, ranking_key
-from alphaflow.judge.preferences import PAIR, ScoredCandidate, choose_pair, dpo_record, score_candidate
+from alphaflow.judge.preferences import (
+    FAILED,
+    PAIR,
+    ScoredCandidate,
+    choose_pair,
+    dpo_record,
+    score_candidate,
+)
 from alphaflow.judge.scores import (
     mean_of_parsed,
     parse_correctness,
@@ -72,6 +79,8 @@ def score_prompt(prompt: str, responses: Any, judgements: Any) -> dict[str, Any]
     candidate ``i``. Result: ``{prompt, candidates: [...], status, pair}``; ``pair`` is the DPO
     record or ``None`` (status ``tie`` or ``too_few_scored``).
     """
+    if responses is None:  # the actor's call failed (recorded in the trace)
+        return {"prompt": prompt, "candidates": [], "status": FAILED, "pair": None}
     responses = _as_list(responses)
     judgements = _as_list(judgements)
     scored = [score_candidate(str(r), _as_list(j)) for r, j in zip(responses, judgements, strict=True)]
@@ -113,6 +122,9 @@ def score_code_prompt(
     ``alphaflow.judge.code_reward``).
     """
     reward_weights = RewardWeights(**(weights or {}))
+    if codes is None:  # the actor's call failed (recorded in the trace)
+        return {"prompt": problem.get("description", ""), "name": problem.get("name"), "candidates": [],
+                "status": FAILED, "pair": None}
     codes, judgements = _as_list(codes), _as_list(judgements)
     public_results, generated_results = _as_list(public_results), _as_list(generated_results)
     candidates: list[ScoredCandidate] = []
@@ -267,7 +279,7 @@ def _texts_and_logprobs(result: Any) -> tuple[list[str], Any]:
     if isinstance(result, str):
         return [result], None
     if isinstance(result, dict):
-        texts = result.get("texts") or result.get("text") or result.get("content")
+        texts = result.get("value", result.get("texts") or result.get("text") or result.get("content"))
         return [t for t in _as_list(texts) if isinstance(t, str)], result.get("logprobs")
     if isinstance(result, list | tuple):
         texts: list[str] = []

@@ -17,6 +17,7 @@ from alphaflow.judge.stats import histogram
 PAIR = "pair"
 TIE = "tie"
 TOO_FEW = "too_few_scored"  # fewer than two candidates with a readable score
+FAILED = "failed"  # the actor's call failed: no candidates
 
 
 @dataclass
@@ -105,9 +106,11 @@ def iteration_statistics(prompts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "judge_samples": sum(len(c["scores"]) for c in candidates),
         "parse_failures": sum(c["unparseable"] for c in candidates),
         "unscored_candidates": sum(c["mean"] is None for c in candidates),
+        "unjudged_candidates": sum(not c["scores"] for c in candidates),  # the judge call failed
         "pairs": statuses.count(PAIR),
         "ties": ties,
         "too_few_scored": statuses.count(TOO_FEW),
+        "failed_prompts": statuses.count(FAILED),
         "tie_rate": ties / judged_prompts if judged_prompts else None,
         "mean_score": sum(means) / len(means) if means else None,
         "score_histogram": histogram(means, [0, 1, 2, 3, 4, 5]),

@@ -1,0 +1,138 @@
+"""Running the judge flows: the self-rewarding iterations and the evaluation pipelines.
+
+Both take an open model router (``alphaflow.models``) and a trace; the code task also opens the
+sandbox. Results go to files under ``out`` and come back as plain dicts for the CLI to print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from alphaflow.errors import UserError
+from alphaflow.judge.evaluate import EVAL_KINDS, EvalKind, aggregate, kind_of_results
+from alphaflow.judge.self_reward import SelfRewardPlan, flow_inputs, write_iteration
+from alphaflow.trace import Trace
+
+# G-Eval needs the probabilities of the alternative score tokens, not only the sampled one.
+TOP_LOGPROBS = 5
+
+
+class TopLogprobsRouter:
+    """Asks for ``TOP_LOGPROBS`` alternatives whenever a step asks for log-probabilities.
+
+    The flow format's ``logprobs`` is a boolean, and a bare ``logprobs: true`` returns no
+    alternatives from OpenAI-compatible servers; the probability-weighted score needs them.
+    """
+
+    def __init__(self, router: Any) -> None:
+        self._router = router
+
+    async def complete(self, request: Any) -> Any:
+        if request.logprobs is True:
+            request = replace(request, logprobs=TOP_LOGPROBS)
+        return await self._router.complete(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._router, name)
+
+
+async def run_self_reward(
+    plan: SelfRewardPlan,
+    router: Any,
+    trace: Trace,
+    *,
+    sandbox_factory: Callable[[], Any] | None = None,
+    on_iteration: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every iteration; return each iteration's statistics (also written to ``stats.json``)."""
+    from alphaflow.engine import RunContext, load_flow, run_flow
+
+    flow = load_flow(plan.flow_ref)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    all_stats = []
+    for number, actor in enumerate(plan.actors, start=1):
+        context = RunContext(router=router, sandbox_factory=sandbox_factory, trace=trace, model=actor)
+        trace.write("self_reward_iteration", iteration=number, actor=actor, judge=plan.judge_model or actor)
+        result = await run_flow(flow, flow_inputs(plan, number), context)
+        stats = write_iteration(
+            plan.out / f"iteration_{number}", result.outputs, actor=actor, judge=plan.judge_model or actor
+        )
+        stats["step_errors"] = list(result.errors)
+        stats["cost_usd"] = result.cost_usd
+        (plan.out / f"iteration_{number}" / "stats.json").write_text(
+            json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        all_stats.append(stats)
+        if on_iteration:
+            on_iteration(number, stats)
+    summary = {"flow": plan.flow_ref, "iterations": all_stats}
+    (plan.out / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return all_stats
+
+
+def eval_kind(flow: str) -> tuple[str, EvalKind | None]:
+    """The flow file to run and its built-in kind (``None`` for a custom flow file)."""
+    from alphaflow.resources import flows_dir
+
+    if flow in EVAL_KINDS:
+        return str(flows_dir() / EVAL_KINDS[flow].flow), EVAL_KINDS[flow]
+    for name, kind in EVAL_KINDS.items():
+        if flow in (f"eval_{name}", f"eval/{name}"):
+            return str(flows_dir() / kind.flow), kind
+    if not Path(flow).is_file():
+        known = ", ".join(EVAL_KINDS)
+        raise UserError(f"FLOW {flow!r}: not a built-in eval flow ({known}) and no such file")
+    return flow, None
+
+
+async def run_eval(
+    flow_ref: str,
+    items: Sequence[dict[str, Any]],
+    judges: Sequence[str],
+    router: Any,
+    trace: Trace,
+    *,
+    model: str | None,
+    kind: EvalKind | None,
+    concurrency: int = 4,
+) -> dict[str, Any]:
+    """Run the eval flow once per item (all judges inside); return per-item records and the aggregate."""
+    from alphaflow.engine import RunContext, StepFailed, load_flow, run_flow
+
+    flow = load_flow(flow_ref)
+    context = RunContext(router=TopLogprobsRouter(router), trace=trace, model=model)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        async with semaphore:
+            try:
+                result = await run_flow(flow, {"item": item, "judges": list(judges)}, context)
+            except StepFailed as error:  # this item is lost (recorded), the others go on
+                return {"id": item["id"], "error": str(error), "judges": {}}
+        outputs = result.outputs
+        per_judge = outputs.get("judges") or []
+        record: dict[str, Any] = {"id": item["id"], "judges": dict(zip(judges, per_judge, strict=False))}
+        for name, value in outputs.items():
+            if name != "judges":
+                record[name] = value
+        if result.errors:
+            record["step_errors"] = list(result.errors)
+        return record
+
+    records = list(await asyncio.gather(*(one(item) for item in items)))
+    if kind is not None:
+        field, categorical = kind.field, kind.categorical
+    else:
+        field, categorical = kind_of_results([r for rec in records for r in rec["judges"].values()])
+    summary = aggregate(records, judges, field=field, categorical=categorical)
+    summary["failed_items"] = [{"id": r["id"], "error": r["error"]} for r in records if "error" in r]
+    for record, mean in zip(records, summary["item_means"], strict=True):
+        record["mean_of_judges"] = mean
+    return {"records": records, "summary": summary}
