@@ -64,10 +64,11 @@ def open_sandbox(
         raise UserError(f"--pool-size {pool_size}: must be at least 1")
     if backend in ("auto", "docker"):
         client, why = docker_client()
-        tag = image or image_tag()
-        if client is not None and not image_present(client) and image is None:
-            why = f"the sandbox image {tag} is not built (run `alphaflow sandbox build`)"
-            client = None
+        if client is not None:
+            tag = image or image_tag()
+            if image is None and not image_present(client):
+                why = f"the sandbox image {tag} is not built or out of date (run `alphaflow sandbox build`)"
+                client = None
         if client is not None:
             from alphaflow.sandbox.docker_pool import DockerSandbox, PoolSettings, check_runtime
 
