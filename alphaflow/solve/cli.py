@@ -37,23 +37,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("problem", metavar="PROBLEM",
-                        help="a .md/.txt statement, a .yaml/.json problem (CodeContests fields), "
-                        "or DATASET.jsonl#NAME")
+    parser.add_argument(
+        "problem",
+        metavar="PROBLEM",
+        help="a .md/.txt statement, a .yaml/.json problem (CodeContests fields), or DATASET.jsonl#NAME",
+    )
     parser.add_argument("--flow", default="alphacodium", help="alphacodium (default), direct, or a flow file")
-    parser.add_argument("--model", help=f"litellm model string, or scripted:SCRIPT.yaml (default: the flow's "
-                        f"model, else ${MODEL_ENV})")
+    parser.add_argument(
+        "--model",
+        help=f"litellm model string, or scripted:SCRIPT.yaml (default: the flow's model, else ${MODEL_ENV})",
+    )
     parser.add_argument("--api-base", help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)")
     parser.add_argument("--language", choices=("python", "cpp"), default="python")
     parser.add_argument("--out", metavar="FILE", help="save the final code here")
-    parser.add_argument("--trace", metavar="FILE", help="JSON-lines trace of the run (default: a new file "
-                        "under the temporary directory, kept and printed)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a flow input, e.g. --set num_ai_tests=4 (repeatable)")
-    parser.add_argument("--max-cost", type=float, metavar="USD", help="stop before a model call would "
-                        "exceed this budget")
-    parser.add_argument("--sandbox", choices=("auto", "docker", "local"), default="auto",
-                        help="where code is judged (default: docker when available, else local)")
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="JSON-lines trace of the run (default: a new file "
+        "under the temporary directory, kept and printed)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a flow input, e.g. --set num_ai_tests=4 (repeatable)",
+    )
+    parser.add_argument(
+        "--max-cost", type=float, metavar="USD", help="stop before a model call would exceed this budget"
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "docker", "local"),
+        default="auto",
+        help="where code is judged (default: docker when available, else local)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(func=run_solve)
 
@@ -78,8 +97,14 @@ def run_solve(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides, dict(flow.spec.inputs), flow.name)
     trace_path = args.trace or default_trace_path(loaded.problem.name)
     request = SolveRequest(
-        problem=loaded.problem, flow=flow, model=model, language=args.language, inputs=overrides,
-        api_base=args.api_base, max_cost_usd=args.max_cost, sandbox_backend=args.sandbox,
+        problem=loaded.problem,
+        flow=flow,
+        model=model,
+        language=args.language,
+        inputs=overrides,
+        api_base=args.api_base,
+        max_cost_usd=args.max_cost,
+        sandbox_backend=args.sandbox,
         trace_path=trace_path,
     )
     progress = RunProgress(flow.name, loaded.problem.name, model)
@@ -104,8 +129,10 @@ def load_solve_flow(name_or_path: str) -> Any:
     from alphaflow.resources import flows_dir
 
     if not Path(name_or_path).is_file() and name_or_path not in available_flows():
-        raise UserError(f"--flow {name_or_path}: no such flow file or built-in flow (available: "
-                        f"{', '.join(available_flows()) or 'none'} in {flows_dir()}, or give a path)")
+        raise UserError(
+            f"--flow {name_or_path}: no such flow file or built-in flow (available: "
+            f"{', '.join(available_flows()) or 'none'} in {flows_dir()}, or give a path)"
+        )
     return load_flow(name_or_path)
 
 
@@ -125,8 +152,10 @@ def available_flows() -> list[str]:
 def resolve_model(flag: str | None, flow_default: str | None) -> str:
     model = flag or flow_default or os.environ.get(MODEL_ENV)
     if not model:
-        raise UserError(f"no model configured: pass --model (for example --model openai/gpt-4o-mini, or "
-                        f"--model scripted:SCRIPT.yaml for an offline dry run) or set {MODEL_ENV}")
+        raise UserError(
+            f"no model configured: pass --model (for example --model openai/gpt-4o-mini, or "
+            f"--model scripted:SCRIPT.yaml for an offline dry run) or set {MODEL_ENV}"
+        )
     return model
 
 
@@ -134,5 +163,3 @@ def default_trace_path(problem_name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", problem_name).strip("-").lower()[:40] or "problem"
     directory = Path(tempfile.gettempdir()) / "alphaflow-traces"
     return str(directory / f"solve-{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl")
-
-

@@ -93,21 +93,33 @@ class RunProgress:
     def _judgement(self, path: str, result: Any) -> None:
         if not isinstance(result, dict) or "passed" not in result or "total" not in result:
             return
-        self.judgements.append(Judgement(_readable(path), str(result.get("verdict")),
-                                         int(result.get("passed") or 0), int(result.get("total") or 0)))
+        self.judgements.append(
+            Judgement(
+                _readable(path),
+                str(result.get("verdict")),
+                int(result.get("passed") or 0),
+                int(result.get("total") or 0),
+            )
+        )
 
     # --- display --------------------------------------------------------------------------------
     def summary_line(self) -> str:
         cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.4f}"
         if self.cost_unknown_calls:
             cost += f" (+{self.cost_unknown_calls} calls of unknown price)"
-        return (f"model calls {self.calls} · tokens {self.prompt_tokens} in / {self.completion_tokens} out"
-                f" · cost {cost}")
+        return (
+            f"model calls {self.calls} · tokens {self.prompt_tokens} in / {self.completion_tokens} out"
+            f" · cost {cost}"
+        )
 
     def __rich__(self) -> Group:
         with self._lock:
-            header = Spinner("dots", Text.assemble((f"{self.flow}", "bold cyan"), " on ",
-                                                   (self.problem, "bold"), f" with {self.model}"))
+            header = Spinner(
+                "dots",
+                Text.assemble(
+                    (f"{self.flow}", "bold cyan"), " on ", (self.problem, "bold"), f" with {self.model}"
+                ),
+            )
             stage = Text.assemble(("stage ", "dim"), (self.current, "bold yellow"))
             table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
             table.add_column("judged by")
@@ -149,8 +161,11 @@ def live_progress(progress: RunProgress, console: Console, *, enabled: bool = Tr
     def print_new_stages() -> None:
         nonlocal printed
         while printed < len(progress.stage_log):
-            console.print(f"alphaflow: stage {progress.stage_log[printed]} · {progress.summary_line()}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"alphaflow: stage {progress.stage_log[printed]} · {progress.summary_line()}",
+                highlight=False,
+                soft_wrap=True,
+            )
             printed += 1
 
     progress.on_change(print_new_stages)

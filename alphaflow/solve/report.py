@@ -84,8 +84,14 @@ def _summary(judge: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def verdict_table(judge: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left", expand=False)
-    for column, justify in (("#", "right"), ("kind", "left"), ("verdict", "left"), ("cpu s", "right"),
-                            ("memory", "right"), ("input", "left")):
+    for column, justify in (
+        ("#", "right"),
+        ("kind", "left"),
+        ("verdict", "left"),
+        ("cpu s", "right"),
+        ("memory", "right"),
+        ("input", "left"),
+    ):
         table.add_column(column, justify=justify)
     tests = judge.get("tests") or []
     for index, test in enumerate(tests[:MAX_TABLE_ROWS], start=1):
@@ -101,8 +107,10 @@ def verdict_table(judge: dict[str, Any], title: str) -> Table:
     if len(tests) > MAX_TABLE_ROWS:
         table.add_row("", "", f"... {len(tests) - MAX_TABLE_ROWS} more", "", "", "")
     verdict = str(judge.get("verdict"))
-    table.caption = (f"[{_VERDICT_STYLE.get(verdict, 'bold red')}]{verdict}[/]  "
-                     f"{judge.get('passed')}/{judge.get('total')} passed")
+    table.caption = (
+        f"[{_VERDICT_STYLE.get(verdict, 'bold red')}]{verdict}[/]  "
+        f"{judge.get('passed')}/{judge.get('total')} passed"
+    )
     if verdict == "CE" and judge.get("compile_output"):
         table.caption += f"\n{str(judge['compile_output'])[:500]}"
     table.caption_justify = "left"
@@ -121,8 +129,10 @@ def cost_line(outcome: SolveOutcome) -> str:
         cost = f"${outcome.cost_usd:.4f}"
         if outcome.cost_unknown_calls:
             cost += f" + {outcome.cost_unknown_calls} calls of unknown price"
-    return (f"{outcome.calls} model calls, {outcome.prompt_tokens} prompt + {outcome.completion_tokens} "
-            f"completion tokens, cost {cost}, {outcome.seconds:.1f} s")
+    return (
+        f"{outcome.calls} model calls, {outcome.prompt_tokens} prompt + {outcome.completion_tokens} "
+        f"completion tokens, cost {cost}, {outcome.seconds:.1f} s"
+    )
 
 
 def render(outcome: SolveOutcome, console: Console) -> None:
@@ -130,8 +140,13 @@ def render(outcome: SolveOutcome, console: Console) -> None:
     lexer = "cpp" if outcome.language == "cpp" else "python"
     title = f"{outcome.problem} — {outcome.flow} flow, {outcome.model}"
     if outcome.code.strip():
-        console.print(Panel(Syntax(outcome.code, lexer, line_numbers=True, word_wrap=True), title=title,
-                            title_align="left"))
+        console.print(
+            Panel(
+                Syntax(outcome.code, lexer, line_numbers=True, word_wrap=True),
+                title=title,
+                title_align="left",
+            )
+        )
     else:
         console.print(Panel("[bold red]the flow produced no code[/]", title=title, title_align="left"))
     parts: list[Any] = []
@@ -140,8 +155,7 @@ def render(outcome: SolveOutcome, console: Console) -> None:
     else:
         parts.append("[yellow]No public tests: nothing to check the code against before evaluation.[/]")
     if outcome.evaluation is not None:
-        parts.append(verdict_table(outcome.evaluation,
-                                   "Evaluation: private tests (never shown to the flow)"))
+        parts.append(verdict_table(outcome.evaluation, "Evaluation: private tests (never shown to the flow)"))
     console.print(Group(*parts))
     console.print(cost_line(outcome))
     if outcome.out_path:

@@ -41,26 +41,39 @@ class SolveRequest:
     max_cost_usd: float | None = None
     sandbox_backend: str = "auto"
     trace_path: str | None = None
+    max_retries: int = 4  # per model call, on 429/5xx/timeouts/connection errors
 
 
 async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
     from alphaflow.engine import RunContext, run_flow
-    from alphaflow.models import Budget, ModelRouter
+    from alphaflow.models import build_router
     from alphaflow.sandbox import Limits, open_sandbox
 
     problem = request.problem
     started = time.monotonic()
     limits = Limits.for_problem(problem)
     with ProgressTrace(request.trace_path, progress) as trace:
-        trace.write("solve_start", problem=problem.name, flow=request.flow.name, model=request.model,
-                    language=request.language, public_tests=len(problem.public_tests),
-                    evaluation_tests=len(problem.evaluation_tests))
-        budget = Budget(request.max_cost_usd) if request.max_cost_usd is not None else None
-        router = ModelRouter(api_base=request.api_base, budget=budget, trace=trace)
+        trace.write(
+            "solve_start",
+            problem=problem.name,
+            flow=request.flow.name,
+            model=request.model,
+            language=request.language,
+            public_tests=len(problem.public_tests),
+            evaluation_tests=len(problem.evaluation_tests),
+        )
+        router = build_router(
+            request.model,
+            api_base=request.api_base,
+            max_cost_usd=request.max_cost_usd,
+            max_retries=request.max_retries,
+            trace=trace,
+        )
+        router.target(request.model)  # a missing API key is a one-line error before anything runs
         inputs = {**request.inputs, "problem": problem.for_flow()}
         if "language" in request.flow.spec.inputs:
             inputs["language"] = request.language
-        async with open_sandbox(backend=request.sandbox_backend) as sandbox:
+        async with router, open_sandbox(backend=request.sandbox_backend) as sandbox:
             context = RunContext(router=router, sandbox=sandbox, trace=trace, model=request.model)
             try:
                 result = await run_flow(request.flow, inputs=inputs, context=context)
@@ -69,27 +82,49 @@ async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
             outputs = dict(result.outputs or {})
             code = outputs.get("code")
             if not isinstance(code, str):
-                raise UserError(f"flow '{request.flow.name}' has no 'code' output (outputs: "
-                                f"{', '.join(outputs) or 'none'}); solve needs one")
+                raise UserError(
+                    f"flow '{request.flow.name}' has no 'code' output (outputs: "
+                    f"{', '.join(outputs) or 'none'}); solve needs one"
+                )
             progress.stage("final judgement")
             public = None
             if problem.public_tests:
-                public = (await sandbox.judge(code, language=request.language, tests=problem.public_tests,
-                                              limits=limits)).to_dict()
+                public = (
+                    await sandbox.judge(
+                        code, language=request.language, tests=problem.public_tests, limits=limits
+                    )
+                ).to_dict()
             evaluation = None
             if problem.evaluation_tests:
-                evaluation = (await sandbox.judge(code, language=request.language,
-                                                  tests=problem.evaluation_tests, limits=limits)).to_dict()
+                evaluation = (
+                    await sandbox.judge(
+                        code, language=request.language, tests=problem.evaluation_tests, limits=limits
+                    )
+                ).to_dict()
         outcome = SolveOutcome(
-            problem=problem.name, flow=request.flow.name, model=request.model, language=request.language,
-            code=code, public=public, evaluation=evaluation, outputs=outputs,
-            calls=progress.calls, prompt_tokens=progress.prompt_tokens,
-            completion_tokens=progress.completion_tokens, cost_usd=progress.cost_usd,
-            cost_unknown_calls=progress.cost_unknown_calls, seconds=time.monotonic() - started,
+            problem=problem.name,
+            flow=request.flow.name,
+            model=request.model,
+            language=request.language,
+            code=code,
+            public=public,
+            evaluation=evaluation,
+            outputs=outputs,
+            calls=router.usage.calls,
+            prompt_tokens=router.usage.prompt_tokens,
+            completion_tokens=router.usage.completion_tokens,
+            cost_usd=router.usage.cost_usd,
+            cost_unknown_calls=router.usage.unknown_cost_calls,
+            seconds=time.monotonic() - started,
             trace_path=request.trace_path,
         )
-        trace.write("solve_end", public=_short(public), evaluation=_short(evaluation),
-                    calls=outcome.calls, cost_usd=outcome.cost_usd)
+        trace.write(
+            "solve_end",
+            public=_short(public),
+            evaluation=_short(evaluation),
+            calls=outcome.calls,
+            cost_usd=outcome.cost_usd,
+        )
     return outcome
 
 
@@ -101,5 +136,8 @@ def _with_trace(error: UserError, trace_path: str | None) -> UserError:
     if not trace_path:
         return error
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return type(error)(f"{message} (trace kept: {trace_path})") if type(error) is UserError else UserError(
-        f"{message} (trace kept: {trace_path})", exit_code=error.exit_code)
+    return (
+        type(error)(f"{message} (trace kept: {trace_path})")
+        if type(error) is UserError
+        else UserError(f"{message} (trace kept: {trace_path})", exit_code=error.exit_code)
+    )
