@@ -1,0 +1,194 @@
+"""The litellm backend: every provider string litellm knows, called with ``litellm.acompletion``.
+
+litellm is imported lazily (it takes seconds) with its local price map (no network at import), its
+banners and logging silenced, and its own retries off: the router owns retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from types import ModuleType
+from typing import Any
+
+from alphaflow.models.errors import ModelCallError
+from alphaflow.models.types import BackendResult, CompletionRequest, Target
+
+STEP_HEADER = "X-Alphaflow-Step"
+_litellm: ModuleType | None = None
+
+
+def import_litellm() -> ModuleType:
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOG", "CRITICAL")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.set_verbose = False
+        litellm.num_retries = 0
+        litellm.telemetry = False
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _litellm = litellm
+    return _litellm
+
+
+class LiteLLMBackend:
+    async def generate(self, request: CompletionRequest, target: Target, *, n: int,
+                       timeout_s: float) -> BackendResult:
+        litellm = import_litellm()
+        kwargs = _call_arguments(request, target, timeout_s)
+        if n > 1 and not _supports_n(litellm, target.backend_model):
+            results = await asyncio.gather(*[self._call(litellm, kwargs, 1, timeout_s) for _ in range(n)])
+            return BackendResult(
+                texts=[text for result in results for text in result.texts],
+                prompt_tokens=sum(r.prompt_tokens for r in results),
+                completion_tokens=sum(r.completion_tokens for r in results),
+                logprobs=None if not request.logprobs else [lp for r in results for lp in (r.logprobs or [])],
+            )
+        return await self._call(litellm, kwargs, n, timeout_s)
+
+    async def _call(self, litellm: ModuleType, kwargs: dict[str, Any], n: int,
+                    timeout_s: float) -> BackendResult:
+        if n > 1:
+            kwargs = {**kwargs, "n": n}
+        try:
+            # a backstop in case a provider client ignores its timeout
+            async with asyncio.timeout(timeout_s + 5):
+                response = await litellm.acompletion(**kwargs)
+        except ModelCallError:
+            raise
+        except TimeoutError:
+            raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
+        except Exception as error:
+            raise classify(error) from None
+        return _result(litellm, response, kwargs, n)
+
+
+def _call_arguments(request: CompletionRequest, target: Target, timeout_s: float) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        **request.extra,
+        "model": target.backend_model,
+        "messages": request.messages,
+        "timeout": timeout_s,
+        "num_retries": 0,
+        "max_retries": 0,  # the OpenAI client's own retries
+    }
+    for name in ("temperature", "max_tokens", "top_p"):
+        value = getattr(request, name)
+        if value is not None:
+            kwargs[name] = value
+    if request.logprobs:
+        kwargs["logprobs"] = True
+        if not isinstance(request.logprobs, bool):
+            kwargs["top_logprobs"] = int(request.logprobs)
+    if target.api_base:
+        kwargs["api_base"] = target.api_base
+        # lets an OpenAI-compatible test server (alphaflow.testing) answer by step
+        if request.step:
+            kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), STEP_HEADER: request.step}
+    if target.api_key:
+        kwargs["api_key"] = target.api_key
+    return kwargs
+
+
+def _supports_n(litellm: ModuleType, model: str) -> bool:
+    try:
+        params = litellm.get_supported_openai_params(model=model) or []
+    except Exception:
+        return True
+    return "n" in params
+
+
+def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) -> BackendResult:
+    choices = list(getattr(response, "choices", None) or [])
+    if len(choices) < n:
+        raise ModelCallError(f"malformed response: {len(choices)} choices for n={n}", transient=True)
+    texts: list[str] = []
+    for choice in choices[:n]:
+        content = choice.message.content
+        if content is None:
+            reason = getattr(choice, "finish_reason", None)
+            raise ModelCallError(f"the model returned no text (finish_reason={reason})")
+        texts.append(content)
+    usage = getattr(response, "usage", None)
+    if usage is not None and usage.prompt_tokens is not None:
+        prompt_tokens, completion_tokens = int(usage.prompt_tokens), int(usage.completion_tokens or 0)
+    else:  # a server without usage fields: count with the model's tokenizer
+        prompt_tokens = litellm.token_counter(model=kwargs["model"], messages=kwargs["messages"])
+        completion_tokens = sum(litellm.token_counter(model=kwargs["model"], text=text) for text in texts)
+    logprobs = None
+    if kwargs.get("logprobs"):
+        logprobs = [_logprobs(choice) for choice in choices[:n]]
+    return BackendResult(texts, prompt_tokens, completion_tokens, logprobs)
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    data = getattr(choice, "logprobs", None)
+    content = getattr(data, "content", None) if data is not None else None
+    if content is None and isinstance(data, dict):
+        content = data.get("content")
+    if content is None:
+        return None
+    tokens = []
+    for item in content:
+        item = item if isinstance(item, dict) else item.model_dump()
+        tokens.append({
+            "token": item.get("token"), "logprob": item.get("logprob"),
+            "top_logprobs": [{"token": t.get("token"), "logprob": t.get("logprob")}
+                             for t in item.get("top_logprobs") or []],
+        })
+    return tokens
+
+
+def classify(error: Exception) -> ModelCallError:
+    """Map a provider/client exception to a transient (retried) or permanent ModelCallError."""
+    status = getattr(error, "status_code", None)
+    name = type(error).__name__
+    message = _short(error)
+    if isinstance(error, json.JSONDecodeError | ValueError) and status is None:
+        return ModelCallError(f"malformed response: {message}", transient=True)
+    if name in ("Timeout", "APITimeoutError") or status == 408:
+        return ModelCallError(f"timed out: {message}", transient=True, status=status)
+    if name in ("APIConnectionError",) and status in (None, 500):
+        return ModelCallError(f"connection error: {message}", transient=True, status=status)
+    if status == 429 or name == "RateLimitError":
+        return ModelCallError(f"rate limited (429): {message}", transient=True, status=429,
+                              retry_after_s=_retry_after(error))
+    if isinstance(status, int) and status >= 500:
+        return ModelCallError(f"server error ({status}): {message}", transient=True, status=status,
+                              retry_after_s=_retry_after(error))
+    if status == 401 or name == "AuthenticationError":
+        return ModelCallError(f"authentication failed (401): {message}", status=401)
+    if isinstance(status, int):
+        return ModelCallError(f"request rejected ({status}): {message}", status=status)
+    return ModelCallError(f"{name}: {message}")
+
+
+def _short(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    for prefix in ("litellm.", "OpenAIException - "):
+        text = text.replace(prefix, "")
+    return text[:300]
+
+
+def _retry_after(error: Exception) -> float | None:
+    headers = getattr(error, "litellm_response_headers", None)
+    response = getattr(error, "response", None)
+    if headers is None and response is not None:
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:  # an HTTP date: not worth parsing, fall back to backoff
+            continue
+    return None
