@@ -132,7 +132,7 @@ def print_terminal(report: Report) -> None:
     console = Console()
     console.print(f"[bold]{report.title}[/bold]")
     for key, value in report.facts:
-        console.print(f"  {key}: {value}", markup=False, highlight=False)
+        console.print(f"  {key}: {value}", markup=False, highlight=False, soft_wrap=True)
     for table in report.tables:
         rich_table = RichTable(title=table.title, title_justify="left")
         for header in table.headers:
