@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 RUNNER_VERSION = 1
 
@@ -65,24 +64,27 @@ CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Runs a marshalled, already-compiled Python solution as __main__ under `python3 -S` (7 ms instead
 # of ~20 ms with `site`); provides exit()/quit(), which `site` would otherwise add.
+# argv: CODE_FILE SOURCE_PATH SITE_DIRS(':'-joined) [ARGS...]; the program sees [SOURCE_PATH, ARGS...].
 PYTHON_LAUNCHER = (
     "import sys,marshal,builtins\n"
     "def _quit(code=None):\n"
     "    raise SystemExit(code)\n"
     "builtins.exit=builtins.quit=_quit\n"
     "with open(sys.argv[1],'rb') as f: _code=marshal.load(f)\n"
-    "sys.path[1:1]=sys.argv[3:]\n"
-    "sys.argv=sys.argv[2:3]\n"
+    "sys.path[1:1]=[d for d in sys.argv[3].split(':') if d]\n"
+    "sys.argv=sys.argv[2:3]+sys.argv[4:]\n"
     "g=globals();g['__file__']=sys.argv[0]\n"
     "del f,marshal,builtins,_quit,g\n"
     "exec(_code)\n"
 )
-# Compiles a Python solution in a limited child, so a hostile source cannot hurt the runner.
+# Compiles a Python solution in a limited child, so a hostile source cannot hurt the runner; prints
+# the interpreter's site-packages directories, which the launcher adds back without running `site`.
 PYTHON_COMPILER = (
-    "import sys,marshal\n"
+    "import sys,marshal,site\n"
     "src=open(sys.argv[1],'rb').read()\n"
     "code=compile(src,sys.argv[3],'exec',dont_inherit=True)\n"
     "open(sys.argv[2],'wb').write(marshal.dumps(code))\n"
+    "print('\\n'.join(site.getsitepackages()))\n"
 )
 
 _INT_TOKEN = re.compile(r"[+-]?\d+\Z")
@@ -149,32 +151,49 @@ def compare_tokens(
 # Running one process under limits
 
 
-@dataclass
+# Plain classes, not dataclasses: the host loads this file with importlib without registering it in
+# sys.modules, which dataclasses require.
 class RunLimits:
-    cpu_s: float
-    wall_s: float
-    memory_bytes: int  # the judged limit; RLIMIT_AS gets ADDRESS_SPACE_MARGIN on top
-    output_bytes: int
-    keep_stdout: int
-    keep_stderr: int
-    processes: int | None
-    file_bytes: int
+    """Limits for one process. ``memory_bytes`` is the judged limit (RLIMIT_AS adds the margin)."""
+
+    def __init__(
+        self,
+        *,
+        cpu_s: float,
+        wall_s: float,
+        memory_bytes: int,
+        output_bytes: int,
+        keep_stdout: int,
+        keep_stderr: int,
+        processes: int | None,
+        file_bytes: int,
+    ) -> None:
+        self.cpu_s = cpu_s
+        self.wall_s = wall_s
+        self.memory_bytes = memory_bytes
+        self.output_bytes = output_bytes
+        self.keep_stdout = keep_stdout
+        self.keep_stderr = keep_stderr
+        self.processes = processes
+        self.file_bytes = file_bytes
 
 
-@dataclass
 class Outcome:
-    exit_code: int | None = None
-    signal: int | None = None
-    cpu_s: float = 0.0
-    wall_s: float = 0.0
-    memory_kb: int = 0
-    stdout: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
-    stdout_total: int = 0
-    stderr_total: int = 0
-    stderr_tail: bytes = b""  # the end of stderr, where a MemoryError or bad_alloc shows up
-    output_exceeded: bool = False
-    wall_killed: bool = False
+    """What happened to one process: exit, usage, and the (capped) output it wrote."""
+
+    def __init__(self) -> None:
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.cpu_s = 0.0
+        self.wall_s = 0.0
+        self.memory_kb = 0
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.stdout_total = 0
+        self.stderr_total = 0
+        self.stderr_tail = b""  # the end of stderr, where a MemoryError or bad_alloc shows up
+        self.output_exceeded = False
+        self.wall_killed = False
 
 
 class ChildRegistry:
@@ -582,20 +601,23 @@ def _text(data: bytes | bytearray, keep: int) -> tuple[str, bool]:
 # Compiling
 
 
-@dataclass
 class Program:
     """A compiled program: the compile step's report and the command that runs it."""
 
-    ok: bool
-    output: str
-    seconds: float
-    argv: list[str]
+    def __init__(self, *, ok: bool, output: str, seconds: float, argv: list[str]) -> None:
+        self.ok = ok
+        self.output = output
+        self.seconds = seconds
+        self.argv = argv
 
 
-def _site_dirs() -> list[str]:
-    import site
+def python_for_solutions() -> str:
+    """The interpreter that runs Python solutions: the ``python3`` a solution would find on its PATH.
 
-    return [path for path in site.getsitepackages() if os.path.isdir(path)]
+    In the image that is the runner's own interpreter. On a host it may differ from the runner's
+    (a virtual environment under a home directory that the unprivileged user cannot enter).
+    """
+    return shutil.which("python3", path=CHILD_PATH) or sys.executable
 
 
 def compile_program(
@@ -611,8 +633,9 @@ def compile_program(
         run_argv = [binary]
     else:
         source_path, binary = os.path.join(directory, "main.py"), os.path.join(directory, "main.code")
-        argv = [sys.executable, "-S", "-c", PYTHON_COMPILER, source_path, binary, source_path]
-        run_argv = [sys.executable, "-S", "-c", PYTHON_LAUNCHER, binary, source_path, *_site_dirs()]
+        python = python_for_solutions()
+        argv = [python, "-S", "-c", PYTHON_COMPILER, source_path, binary, source_path]
+        run_argv = [python, "-S", "-c", PYTHON_LAUNCHER, binary, source_path]
     with open(source_path, "w", encoding="utf-8") as handle:
         handle.write(source)
     sandbox.give(source_path)
@@ -628,10 +651,13 @@ def compile_program(
         file_bytes=1 << 30,
     )
     outcome = sandbox.run(argv, b"", run_limits)
-    message = (bytes(outcome.stdout) + bytes(outcome.stderr)).decode("utf-8", "replace")
-    if language == "python":  # drop the compiler helper's own frames from the traceback
+    if language == "python":  # stdout carries the site directories; drop the helper's own frames
+        message = bytes(outcome.stderr).decode("utf-8", "replace")
         marker = message.find(f'File "{source_path}"')
         message = message[marker:] if marker >= 0 else message
+        message = message.replace(directory + "/", "")
+    else:
+        message = (bytes(outcome.stdout) + bytes(outcome.stderr)).decode("utf-8", "replace")
         message = message.replace(directory + "/", "")
     if outcome.wall_killed or outcome.cpu_s > seconds or outcome.signal == signal.SIGXCPU:
         message = f"compilation exceeded the {seconds:g}s compile time limit\n" + message
@@ -640,6 +666,10 @@ def compile_program(
     elif outcome.signal is not None:
         message = f"compiler killed by {signal_name(outcome.signal)}\n" + message
     ok = outcome.exit_code == 0 and not outcome.wall_killed and not outcome.output_exceeded
+    if ok and language == "python":
+        site_dirs = bytes(outcome.stdout).decode("utf-8", "replace").split("\n")
+        run_argv.append(":".join(path for path in site_dirs if path and os.path.isdir(path)))
+        message = ""
     return Program(ok=ok, output=message[:keep], seconds=round(outcome.wall_s, 4), argv=run_argv)
 
 
@@ -852,23 +882,28 @@ def validate_request(request: object) -> str | None:
     return None
 
 
-_GXX_VERSION: str | None = None
+_VERSIONS: dict[str, str | None] = {}
+
+
+def _version_of(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
 
 
 def runner_info() -> dict:
-    """Versions recorded with every result (and as image labels)."""
-    global _GXX_VERSION
-    if _GXX_VERSION is None:
-        try:
-            done = subprocess.run(["g++", "-dumpfullversion"], capture_output=True, text=True, timeout=10)
-            _GXX_VERSION = done.stdout.strip() or None
-        except (OSError, subprocess.TimeoutExpired):
-            _GXX_VERSION = ""
-    return {
-        "version": RUNNER_VERSION,
-        "python": "{}.{}.{}".format(*sys.version_info[:3]),
-        "gxx": _GXX_VERSION or None,
-    }
+    """Versions recorded with every result (and as image labels): runner, solutions' Python, g++."""
+    if not _VERSIONS:
+        python = python_for_solutions()
+        if os.path.realpath(python) == os.path.realpath(sys.executable):
+            _VERSIONS["python"] = "{}.{}.{}".format(*sys.version_info[:3])
+        else:
+            code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+            _VERSIONS["python"] = _version_of([python, "-S", "-c", code])
+        _VERSIONS["gxx"] = _version_of(["g++", "-dumpfullversion"])
+    return {"version": RUNNER_VERSION, **_VERSIONS}
 
 
 def judge(request: dict) -> dict:
