@@ -91,7 +91,7 @@ def run_solve(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     loaded = load_problem(args.problem)
     for warning in loaded.warnings:
-        err.print(f"[yellow]alphaflow: warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]alphaflow: warning:[/] {warning}", highlight=False, soft_wrap=True)
     flow = load_solve_flow(args.flow)
     model = resolve_model(args.model, flow.spec.model)
     overrides = parse_overrides(args.overrides, dict(flow.spec.inputs), flow.name)

@@ -104,13 +104,11 @@ class RunProgress:
 
     # --- display --------------------------------------------------------------------------------
     def summary_line(self) -> str:
-        cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.4f}"
-        if self.cost_unknown_calls:
-            cost += f" (+{self.cost_unknown_calls} calls of unknown price)"
-        return (
-            f"model calls {self.calls} · tokens {self.prompt_tokens} in / {self.completion_tokens} out"
-            f" · cost {cost}"
-        )
+        from alphaflow.solve.report import cost_text
+
+        cost = cost_text(self.cost_usd, self.cost_unknown_calls, self.calls)
+        tokens = f"{self.prompt_tokens} in / {self.completion_tokens} out"
+        return f"model calls {self.calls} · tokens {tokens} · cost {cost}"
 
     def __rich__(self) -> Group:
         with self._lock:

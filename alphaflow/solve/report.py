@@ -58,7 +58,8 @@ class SolveOutcome:
             "solved_public": self.public_passed,
             "calls": self.calls,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
-            "cost_usd": self.cost_usd,
+            "cost_usd": None if self.cost_unknown_calls else self.cost_usd,  # None: not fully known
+            "cost_known_usd": self.cost_usd,
             "cost_unknown_calls": self.cost_unknown_calls,
             "seconds": round(self.seconds, 3),
             "outputs": {k: v for k, v in self.outputs.items() if k != "code"},
@@ -122,13 +123,18 @@ def _preview(text: Any, width: int = 24) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def cost_text(known_usd: float | None, unknown_calls: int, calls: int) -> str:
+    """The cost so far; calls to models without a known price are never counted as free."""
+    if known_usd is None or (unknown_calls and unknown_calls >= calls):
+        return "unknown (no price known for this model)"
+    text = f"${known_usd:.4f}"
+    if unknown_calls:
+        text += f" + {unknown_calls} calls of unknown price"
+    return text
+
+
 def cost_line(outcome: SolveOutcome) -> str:
-    if outcome.cost_usd is None:
-        cost = "unknown (no price for this model)"
-    else:
-        cost = f"${outcome.cost_usd:.4f}"
-        if outcome.cost_unknown_calls:
-            cost += f" + {outcome.cost_unknown_calls} calls of unknown price"
+    cost = cost_text(outcome.cost_usd, outcome.cost_unknown_calls, outcome.calls)
     return (
         f"{outcome.calls} model calls, {outcome.prompt_tokens} prompt + {outcome.completion_tokens} "
         f"completion tokens, cost {cost}, {outcome.seconds:.1f} s"
