@@ -340,3 +340,22 @@ def test_cache_cli_stats_and_clear(scripted_server, tmp_path, monkeypatch, capsy
     assert "removed 3 cached samples" in capsys.readouterr().out
     assert main(["cache", "stats", "--json"]) == 0
     assert '"entries": 0' in capsys.readouterr().out
+
+
+def test_router_options_from_the_command_line():
+    import argparse
+
+    from alphaflow.models.cli import add_router_options, router_options
+
+    parser = argparse.ArgumentParser()
+    add_router_options(parser)
+    args = parser.parse_args(["--fallback", "openai/b", "--fallback", "openai/c", "--rpm", "30",
+                              "--price", "ollama/llama3=0,0", "--price", "openai/x=0.5,1.5"])
+    options = router_options(args)
+    assert options["fallbacks"] == ["openai/b", "openai/c"] and options["rpm"] == 30.0
+    assert options["prices"] == {"ollama/llama3": (0.0, 0.0), "openai/x": (0.5, 1.5)}
+    assert build_router("openai/x", api_base="http://127.0.0.1:9/v1", **options).retry.max_retries == 4
+    with pytest.raises(UserError, match="--price 'oops': expected MODEL=IN,OUT"):
+        router_options(parser.parse_args(["--price", "oops"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--concurrency", "0"])

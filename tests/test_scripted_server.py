@@ -126,7 +126,7 @@ def test_logprobs_give_first_token_alternatives_for_judges(scripted_server):
 
 
 def test_latency_and_max_in_flight_are_recorded(scripted_server):
-    server = scripted_server([Rule(response="ok", latency_s=0.2)])
+    server = scripted_server([Rule(response="ok", latency_s=0.5)])
 
     async def burst() -> None:
         async_client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
@@ -134,11 +134,9 @@ def test_latency_and_max_in_flight_are_recorded(scripted_server):
             model="m", messages=[{"role": "user", "content": "x"}]) for _ in range(4)])
         await async_client.close()
 
-    started = time.monotonic()
     asyncio.run(burst())
-    assert time.monotonic() - started < 0.7  # concurrent, not 4 x 0.2 s
-    assert server.max_in_flight == 4
-    assert all(r.finished - r.started >= 0.2 for r in server.calls())
+    assert server.max_in_flight == 4  # answered concurrently, not one after another
+    assert all(r.finished - r.started >= 0.5 for r in server.calls())
 
 
 async def test_works_when_started_inside_a_running_loop():

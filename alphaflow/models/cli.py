@@ -68,3 +68,65 @@ def _size(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+# --- model options other commands can share (run, solve, bench) -------------------------------------
+
+def add_router_options(parser: argparse.ArgumentParser) -> None:
+    """The model layer's tuning flags; pass ``**router_options(args)`` to ``build_router``."""
+    group = parser.add_argument_group("model calls")
+    group.add_argument("--fallback", action="append", default=[], metavar="MODEL",
+                       help="a model to try when the main one keeps failing (repeatable, in order)")
+    group.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
+                       help="concurrent requests per model (default 8)")
+    group.add_argument("--rpm", type=_positive_float, default=None, metavar="N",
+                       help="requests per minute per model (default: no limit)")
+    group.add_argument("--max-retries", type=_non_negative_int, default=4, metavar="N",
+                       help="retries on 429, 5xx, timeouts and connection errors (default 4)")
+    group.add_argument("--timeout", type=_positive_float, default=120.0, metavar="S",
+                       help="seconds per request (default 120)")
+    group.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+                       help="USD per million input,output tokens for a model litellm has no price for")
+
+
+def router_options(args: argparse.Namespace) -> dict:
+    return {
+        "fallbacks": list(args.fallback), "concurrency": args.concurrency, "rpm": args.rpm,
+        "max_retries": args.max_retries, "timeout_s": args.timeout,
+        "prices": dict(_price(text) for text in args.price),
+    }
+
+
+def _price(text: str) -> tuple[str, tuple[float, float]]:
+    from alphaflow.errors import UserError
+
+    model, _, prices = text.rpartition("=")
+    try:
+        input_price, output_price = (float(part) for part in prices.split(","))
+        if not model or input_price < 0 or output_price < 0:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--price {text!r}: expected MODEL=IN,OUT in USD per million tokens, "
+                        "for example --price ollama/llama3=0,0") from None
+    return model, (input_price, output_price)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value

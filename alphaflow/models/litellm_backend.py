@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from types import ModuleType
 from typing import Any
 
@@ -169,11 +170,13 @@ def classify(error: Exception) -> ModelCallError:
     return ModelCallError(f"{name}: {message}")
 
 
+_CLASS_PREFIXES = re.compile(r"^(?:litellm\.)?(?:\w*(?:Error|Exception|Timeout)\s*[:-]\s*)+")
+
+
 def _short(error: Exception) -> str:
+    """The provider's message without litellm's repeated class-name prefixes, on one line."""
     text = " ".join(str(error).split())
-    for prefix in ("litellm.", "OpenAIException - "):
-        text = text.replace(prefix, "")
-    return text[:300]
+    return _CLASS_PREFIXES.sub("", text)[:300] or type(error).__name__
 
 
 def _retry_after(error: Exception) -> float | None:
