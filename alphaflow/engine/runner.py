@@ -27,10 +27,22 @@ from alphaflow.engine.templating import TemplateError
 from alphaflow.errors import UserError
 from alphaflow.trace import Trace
 
-# Hidden scope key (not a valid Jinja name): the sample "unit" of the current iteration, so identical
-# prompts in different map/loop iterations are distinct samples for the cache.
-_UNIT = "\0unit"
-_UNIT_STRIDE = 10_000
+# Hidden scope key (not a valid Jinja name): the loop/map iteration indexes around a step, so identical
+# prompts in different iterations get distinct sample indexes (the cache keys on them).
+_ITERATIONS = "\0iterations"
+_STRIDE = 1_000_000  # iteration indexes below this keep sample indexes distinct
+_NESTED_BASE = 1 << 40  # sample indexes of calls inside iterations start here, above any run's own
+
+
+def sample_base(run_sample_index: int, iterations: tuple[int, ...], samples: int) -> int:
+    """The first sample index of an llm call: ``run_sample_index * samples`` outside iterations; inside
+    them an injective code of (run sample index, iteration indexes, depth) above ``_NESTED_BASE``."""
+    if not iterations:
+        return run_sample_index * samples
+    unit = run_sample_index
+    for index in iterations:
+        unit = unit * _STRIDE + index
+    return (_NESTED_BASE + unit * 64 + len(iterations)) * samples
 
 
 class StepFailed(UserError):
@@ -184,7 +196,7 @@ class _Run:
             "inputs": bound,
             "model": model,
             "sample_index": self.context.sample_index,
-            _UNIT: self.context.sample_index,
+            _ITERATIONS: (),
         }
         await self.steps(flow, flow.spec.steps, scope, prefix)
         try:
@@ -348,7 +360,7 @@ class _Run:
                 **scope,
                 "state": state,
                 "iteration": iteration,
-                _UNIT: scope[_UNIT] * _UNIT_STRIDE + iteration,
+                _ITERATIONS: (*scope[_ITERATIONS], iteration),
             }
             if step.until is not None and flow.templates.evaluate(step.until, inner):
                 converged = True
@@ -387,7 +399,7 @@ class _Run:
 
         async def iteration(index: int, item: Any) -> None:
             async with semaphore:
-                inner = {**scope, step.as_: item, "index": index, _UNIT: scope[_UNIT] * _UNIT_STRIDE + index}
+                inner = {**scope, step.as_: item, "index": index, _ITERATIONS: (*scope[_ITERATIONS], index)}
                 await self.steps(flow, step.steps, inner, f"{path}[{index}].")
                 if step.result is None:
                     results[index] = {body.id: inner[body.id] for body in step.steps}
@@ -425,7 +437,7 @@ class _Run:
             "max_tokens": _optional_number(render(step.max_tokens, scope), "max_tokens", int),
             "top_p": _optional_number(render(step.top_p, scope), "top_p", float),
         }
-        first_index = scope[_UNIT] * samples
+        first_index = sample_base(self.context.sample_index, scope[_ITERATIONS], samples)
         language = render(step.output.language, scope) if step.output.language else None
         if self.tracing:
             info.update(model=model, prompt=messages, samples=samples, sample_index=first_index)
