@@ -110,6 +110,7 @@ def test_tile_painting_public_fix_repairs_and_ai_fix_breaking_an_anchor_is_rever
     # initial-code retries rotate over the solutions, best first, brute force dropped
     ideas = [request.last_user for request in server.calls() if request.step.endswith("initial_code")]
     assert "Smallest prime factor" in ideas[0] and "Gcd of divisors" in ideas[1]
+    assert all("Write modular code" in idea for idea in ideas)  # modular_code is on by default
     assert "Smallest prime factor" in ideas[2] and not any("union-find" in idea for idea in ideas)
     # the fix prompt shows the failing test: input, expected output, actual output
     analyse = next(r.last_user for r in server.calls() if r.step.endswith("analyse_public"))
@@ -141,6 +142,10 @@ def test_dataset_problem_private_tests_only_in_evaluation(
         "double_validation=false",
         "--set",
         "num_ai_tests=2",
+        "--set",
+        "temperature_code=0.9",
+        "--set",
+        "modular_code=false",
         tmp_path=tmp_path,
     )
 
@@ -153,6 +158,10 @@ def test_dataset_problem_private_tests_only_in_evaluation(
     counts = calls_per_step(server)
     assert counts["validate_reflection"] == 0 and counts["validate_tests"] == 0
     assert counts["analyse_ai"] == 0  # with 2 AI tests the wrong one (n = 12) is never reached
+    temperatures = {r.step.rsplit(".", 1)[-1]: r.body["temperature"] for r in server.requests}
+    assert temperatures["initial_code"] == 0.9 and temperatures["reflect"] == 0.2
+    assert temperatures["rank"] == 0.0 and temperatures["fix_public_code"] == 0.2
+    assert not any("modular" in r.last_user for r in server.requests if "code" in r.step)
     assert report["outputs"]["ai_tests"]["passed"] == 2 + 2 + 2
 
 
