@@ -109,3 +109,10 @@ def test_hub_offline_and_not_cached_names_the_local_alternative(tmp_path):
     message = done.stdout.strip()
     assert "hf:deepmind/code_contests" in message and "not in the local Hugging Face cache" in message
     assert "--data FILE.jsonl" in message and "\n" not in message
+
+
+def test_several_names_select_exactly_those_problems():
+    source = parse_data_source(str(SAMPLE))
+    names = ("103_B. Cthulhu", "1000_E. We Need More Bosses", "104_C. Cthulhu")
+    chosen = load_problems(source, ProblemFilter(names=names)).problems
+    assert sorted(p.name for p in chosen) == sorted(names)

@@ -166,7 +166,8 @@ def _matches(name: str, difficulty: Any, tags: Sequence[str], selection: Problem
 def _check_names(
     found: Iterable[str], all_names: Sequence[str], selection: ProblemFilter, source: DataSource
 ):
-    missing = [name for name in selection.names if name not in set(found)]
+    found_names = set(found)
+    missing = [name for name in selection.names if name not in found_names]
     if not missing:
         return
     hints = []

@@ -78,6 +78,7 @@ class FlowSolver:
             trace=trace,
         )
         router.target(options.model)  # a missing API key is one line now, not an error per unit
+        _preload_model_client()
         return cls(flow, router, trace, options.model, sandbox)
 
     async def solve(self, unit: Unit, problem: Problem) -> Attempt:
@@ -122,3 +123,11 @@ class FlowSolver:
     async def close(self) -> None:
         self.router.close()
         self.trace.close()
+
+
+def _preload_model_client() -> None:
+    """Import litellm now (seconds), not inside the first unit: it would stall every unit in flight
+    and charge the import to that unit's wall time."""
+    from alphaflow.models.litellm_backend import import_litellm
+
+    import_litellm()

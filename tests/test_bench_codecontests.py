@@ -1,0 +1,237 @@
+"""`alphaflow bench codecontests` end to end: gold solutions, a scripted-model run killed and resumed,
+and the mistakes a user can make. The CLI runs in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from alphaflow.problems import load_jsonl
+from alphaflow.testing import Rule
+
+SAMPLE = Path("/work/shared/data/codecontests/train_sample.jsonl")
+if not SAMPLE.exists():
+    SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "codecontests" / "train_sample.jsonl"
+
+
+def bench(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "alphaflow", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def records(run_dir: Path) -> list[dict]:
+    path = run_dir / "results.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_gold_solutions_are_all_accepted_locally(tmp_path):
+    done = bench(
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--flow",
+        "gold",
+        "--limit",
+        "4",
+        "--sandbox",
+        "local",
+        "--out",
+        str(tmp_path / "gold"),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["problems"] == 4 and summary["solved_any"]["count"] == 4
+    assert summary["pass_at_k"]["1"]["value"] == 1.0 and summary["verdicts"] == {"AC": 4}
+    for record in records(tmp_path / "gold"):
+        assert (
+            record["evaluation"]["total"] > 0
+            and record["evaluation"]["passed"] == record["evaluation"]["total"]
+        )
+        assert record["public"]["verdict"] == "AC"
+    meta = json.loads((tmp_path / "gold" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["flow"] == "gold" and meta["host"]["cpu_count"] and meta["versions"]["python"]
+
+
+@pytest.mark.docker
+def test_gold_solutions_are_all_accepted_in_the_docker_pool(tmp_path):
+    from alphaflow.sandbox.backends import docker_client, image_present, image_tag
+
+    client, why = docker_client()
+    if client is None:
+        if shutil.which("dockerd") is None and not os.environ.get("DOCKER_HOST"):
+            pytest.skip("no Docker engine can exist on this machine (dockerd is not installed)")
+        pytest.fail(f"{why}: start it (see `alphaflow sandbox doctor`)")
+    if not image_present(client):
+        pytest.fail(f"the sandbox image {image_tag()} is missing: run `alphaflow sandbox build`")
+    done = bench(
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--flow",
+        "gold",
+        "--limit",
+        "6",
+        "--concurrency",
+        "2",
+        "--sandbox",
+        "docker",
+        "--out",
+        str(tmp_path / "gold"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("solved 6 of 6 problems")
+    assert {r["evaluation"]["judge"]["backend"] for r in records(tmp_path / "gold")} == {"docker"}
+
+
+def wait_for_records(run_dir: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(records(run_dir)) < count:
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the run did not produce results in time"
+        time.sleep(0.05)
+
+
+def test_a_run_killed_part_way_resumes_with_no_loss_and_no_duplicate(tmp_path, scripted_server):
+    problems = load_jsonl(SAMPLE)[:4]
+    solved_by_model = {problems[0].name, problems[1].name}
+
+    def answer(request) -> str:
+        for problem in problems:
+            if problem.description[:300] in request.last_user and problem.name in solved_by_model:
+                return f"```python\n{problem.solutions[0].code}\n```"
+        return "```python\nprint(42)\n```"
+
+    server = scripted_server([Rule(response=answer, latency_s=0.3)])
+    run_dir = tmp_path / "run"
+    names = ",".join(problem.name for problem in problems)
+    argv = [
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--names",
+        names,
+        "--flow",
+        "direct",
+        "--model",
+        "openai/scripted",
+        "--api-base",
+        server.base_url,
+        "--samples",
+        "2",
+        "--concurrency",
+        "2",
+        "--sandbox",
+        "local",
+        "--out",
+        str(run_dir),
+    ]
+    command = [sys.executable, "-m", "alphaflow", "bench", *argv]
+
+    # 1. Ctrl-C after a few units: finished results stay, the resume command is printed.
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_records(run_dir, 2, first)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr
+    assert "resume with: alphaflow bench codecontests" in stderr and stderr.rstrip().endswith("--resume")
+    after_interrupt = (run_dir / "results.jsonl").read_text(encoding="utf-8")
+    interrupted_count = len(records(run_dir))
+    assert 2 <= interrupted_count < 8
+
+    # 2. Resume, then SIGKILL (no chance to clean up) once a couple more units are on disk.
+    second = subprocess.Popen(
+        [*command, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_records(run_dir, interrupted_count + 2, second)
+    second.kill()
+    second.communicate(timeout=60)
+    after_kill = (run_dir / "results.jsonl").read_text(encoding="utf-8")
+    assert after_kill.startswith(after_interrupt)  # nothing written before was lost or rewritten
+
+    # 3. Resume to the end.
+    done = bench(*argv, "--resume")
+    assert done.returncode == 0, done.stderr
+    final = records(run_dir)
+    keys = [record["key"] for record in final]
+    assert len(keys) == len(set(keys)) == 8  # every unit once: no loss, no duplicate
+    assert (run_dir / "results.jsonl").read_text(encoding="utf-8").startswith(after_kill.rstrip("\n"))
+    assert {r["problem"] for r in final if r["solved"]} == solved_by_model
+    assert all(r["model_calls"] == 1 and r["error"] is None for r in final)
+    # A unit cut off after its model call resumes from the cache: no tokens spent twice.
+    assert sum(r["prompt_tokens"] > 0 for r in final) >= len(final) - 2
+    assert done.stdout.startswith("solved 2 of 4 problems (4 of 8 units accepted")
+    meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    assert len(meta["resumes"]) == 2 and meta["model"] == "openai/scripted" and len(meta["flow_sha256"]) == 64
+    # Both samples of a problem asked the model: the sample index keeps them apart in the cache.
+    assert len(server.calls()) >= 8
+
+
+def test_offline_hub_without_cache_is_one_clear_line(tmp_path):
+    done = bench(
+        "codecontests",
+        "--data",
+        "hf:deepmind/code_contests",
+        "--flow",
+        "gold",
+        "--out",
+        str(tmp_path / "run"),
+        env={"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alphaflow: error: --data hf:deepmind/code_contests")
+    assert "--data FILE.jsonl" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--flow", "direct"], "--model is required to run a flow"),
+        (["--flow", "gold", "--samples", "0"], "--samples 0: must be at least 1"),
+        (["--flow", "gold", "--names", "No Such Problem"], "--names: not in"),
+        (["--flow", "no-such-flow", "--model", "openai/x"], "flow 'no-such-flow' not found"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path, extra, message):
+    done = bench("codecontests", "--data", str(SAMPLE), "--out", str(tmp_path / "run"), *extra)
+    assert done.returncode == 2
+    assert done.stderr.startswith("alphaflow: error: ") and message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_existing_run_needs_resume_and_resume_must_match(tmp_path):
+    run_dir = tmp_path / "gold"
+    common = [
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--limit",
+        "1",
+        "--sandbox",
+        "local",
+        "--out",
+        str(run_dir),
+    ]
+    assert bench(*common, "--flow", "gold").returncode == 0
+    again = bench(*common, "--flow", "gold")
+    assert again.returncode == 2 and "already holds a run; add --resume" in again.stderr
+    resumed = bench(*common, "--flow", "gold", "--resume")
+    assert resumed.returncode == 0 and len(records(run_dir)) == 1  # nothing left to do, nothing repeated
+    changed = bench(*common, "--flow", "direct", "--model", "openai/x", "--resume")
+    assert changed.returncode == 2 and "cannot --resume: flow was 'gold'" in changed.stderr
