@@ -30,13 +30,24 @@ def docker_client() -> tuple[Any | None, str]:
     return client, ""
 
 
+IMAGE_ENV = "ALPHAFLOW_SANDBOX_IMAGE"  # use another image (same runner path and user), e.g. a custom build
+
+
 def image_tag() -> str:
+    if os.environ.get(IMAGE_ENV):
+        return os.environ[IMAGE_ENV]
     from alphaflow.sandbox import image
 
     return image.image_tag()
 
 
 def image_present(client: Any) -> bool:
+    if os.environ.get(IMAGE_ENV):
+        try:
+            client.api.inspect_image(os.environ[IMAGE_ENV])
+        except Exception:
+            return False
+        return True
     from alphaflow.sandbox import image
 
     return bool(image.image_present(client))
