@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import urllib.request
+from pathlib import Path
 
 import openai
 import pytest
@@ -220,3 +221,13 @@ def test_bad_yaml_scripts_are_one_line_errors_with_file_and_line(tmp_path, text,
 def test_missing_script_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot read the script"):
         load_script(tmp_path / "nope.yaml")
+
+
+def test_the_documented_script_example_loads_and_answers(tmp_path):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    example = docs.split("### Script format", 1)[1].split("```yaml\n", 1)[1].split("```\n", 1)[0]
+    path = tmp_path / "dry.yaml"
+    path.write_text(example)
+    with ScriptedServer(path) as server:
+        assert ask(server, "go", step="reflect").choices[0].message.content.startswith("- the input")
+        assert ask(server, "go", step="unknown").choices[0].message.content == "I do not know"
