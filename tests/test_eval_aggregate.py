@@ -119,6 +119,6 @@ def test_reports_render_in_markdown_and_html() -> None:
     summary = aggregate(records, ["j<1>"], field="correct", categorical=True)
     report = eval_report("reference", "accuracy", summary, data="d.jsonl", model="m")
     markdown = to_markdown(report)
-    assert "| j<1> | 2 | 2 | 0 | 0.500 [" in markdown
+    assert "| j<1> | 2 | 2 | 0 | 0 | 0.500 [" in markdown
     page = to_html(report)
     assert "j&lt;1&gt;" in page and "<table>" in page

@@ -106,7 +106,7 @@ def test_rubric_weights_scores_by_probability_and_compares_judges(scripted_serve
         2,
         pytest.approx(1.0),
     )
-    assert "| openai/strict | 3 | 3 | 0 | 3.575 [" in (out / "report.md").read_text()
+    assert "| openai/strict | 3 | 3 | 0 | 0 | 3.575 [" in (out / "report.md").read_text()
     assert "<table>" in (out / "report.html").read_text()
     printed = capsys.readouterr().out
     assert "Agreement between judges" in printed
@@ -252,3 +252,45 @@ def test_eval_bad_input(tmp_path, capsys):
     assert f"{bad}:1: missing field 'response_a'" in capsys.readouterr().err
     assert main(["eval", "rubric", "--data", str(bad)]) == 2
     assert "give --judge-model J" in capsys.readouterr().err
+
+
+def test_a_failing_judge_leaves_the_other_judges_results(scripted_server, tmp_path, capsys):
+    data = write_jsonl(
+        tmp_path / "ref.jsonl",
+        [
+            {"id": "1", "prompt": "2+2?", "reference": "4", "response": "4"},
+            {"id": "2", "prompt": "3+3?", "reference": "6", "response": "7"},
+        ],
+    )
+    # only the "good" judge has rules: the other gets HTTP 400 (not retried) on every call
+    server = scripted_server([Rule(step="judged*.check", model="good", response="Verdict: correct")])
+    out = tmp_path / "out"
+    code = main(
+        [
+            "eval",
+            "reference",
+            "--data",
+            str(data),
+            "--judge-model",
+            "openai/good",
+            "--judge-model",
+            "openai/down",
+            "--api-base",
+            server.base_url,
+            "--no-cache",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["judges"]["openai/good"]["judged"] == 2
+    assert summary["judges"]["openai/good"]["value"]["mean"] == 1.0
+    down = summary["judges"]["openai/down"]
+    assert (down["judged"], down["unreadable"], down["failed_calls"], down["value"]) == (0, 2, 2, None)
+    assert summary["failed_items"] == []
+    records = read_jsonl(out / "items.jsonl")
+    assert all(
+        any("openai/down" in error or "judged[1]" in error for error in r["step_errors"]) for r in records
+    )

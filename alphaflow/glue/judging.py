@@ -212,6 +212,7 @@ def rubric_score(answer: Any, logprobs: Any = None, high: int = 5) -> dict[str, 
         "parsed": parsed,
         "unparseable": sum(p is None for p in parsed),
         "judgements": texts,
+        "judge_failed": answer is None,  # the call failed (see the trace), as opposed to unreadable
     }
 
 
@@ -236,6 +237,7 @@ def pairwise_outcome(first: Any, swapped: Any) -> dict[str, Any]:
         "swapped_order": swapped_winner,
         "consistent": None if winner is None else first_winner == swapped_winner,
         "judgements": [first, swapped],
+        "judge_failed": first is None or swapped is None,
     }
 
 
@@ -252,6 +254,7 @@ def reference_verdict(texts: Any) -> dict[str, Any]:
         "votes": verdicts,
         "unparseable": sum(v is None for v in verdicts),
         "judgements": texts,
+        "judge_failed": not texts,
     }
 
 

@@ -98,7 +98,11 @@ def aggregate(
         figure: dict[str, Any] = {
             "items": len(records),
             "judged": len(numbers),
-            "unreadable": len(records) - len(numbers),
+            "unreadable": len(records) - len(numbers),  # unparseable answers and failed calls
+            "failed_calls": sum(
+                bool(isinstance(r["judges"].get(judge), dict) and r["judges"][judge].get("judge_failed"))
+                for r in records
+            ),
             "value": interval.to_dict() if interval else None,
         }
         if categorical:

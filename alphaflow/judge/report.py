@@ -56,12 +56,13 @@ def eval_report(flow: str, metric: str, summary: dict[str, Any], *, data: str, m
             str(figure["items"]),
             str(figure["judged"]),
             str(figure["unreadable"]),
+            str(figure.get("failed_calls", 0)),
             interval_text(figure["value"]),
         ]
         if summary["categorical"]:
             row.append(", ".join(f"{k}: {v}" for k, v in figure.get("labels", {}).items()) or "-")
         rows.append(row)
-    headers = ["judge", "items", "judged", "unreadable", metric]
+    headers = ["judge", "items", "judged", "unreadable", "failed calls", metric]
     if summary["categorical"]:
         headers.append("labels")
     report.tables.append(Table("Per judge", headers, rows))
@@ -136,7 +137,7 @@ def print_terminal(report: Report) -> None:
     for table in report.tables:
         rich_table = RichTable(title=table.title, title_justify="left")
         for header in table.headers:
-            rich_table.add_column(header)
+            rich_table.add_column(header, overflow="fold")
         for row in table.rows:
             rich_table.add_row(*[str(c) for c in row])
         console.print(rich_table)

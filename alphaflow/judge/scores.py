@@ -73,9 +73,7 @@ def parse_correctness(text: Any) -> bool | None:
     return None
 
 
-def weighted_score_from_logprobs(
-    logprobs: Any, *, choices: Sequence[int] = (1, 2, 3, 4, 5)
-) -> float | None:
+def weighted_score_from_logprobs(logprobs: Any, *, choices: Sequence[int] = (1, 2, 3, 4, 5)) -> float | None:
     """G-Eval's probability-weighted score: sum over the score tokens of p(token) x value.
 
     ``logprobs`` is the OpenAI chat ``logprobs.content`` list (each entry ``{token, logprob,
