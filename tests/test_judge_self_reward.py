@@ -273,3 +273,37 @@ def test_empty_and_malformed_prompts_files(tmp_path, capsys):
         == 2
     )
     assert f"{broken}:2: not a JSON line" in capsys.readouterr().err
+
+
+def test_actor_and_judge_on_two_openai_compatible_servers(
+    scripted_server, prompts_file, tmp_path, capsys, monkeypatch
+):
+    """As with vLLM: the actor on one server (openai/ + OPENAI_API_BASE), the judge on another
+    (hosted_vllm/ + HOSTED_VLLM_API_BASE); the flows need no change."""
+    actor_server = scripted_server([Rule(model="actor", response=actor)])
+    judge_server = scripted_server([Rule(model="judge", response=judge)])
+    monkeypatch.setenv("OPENAI_API_BASE", actor_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-server-needs-none")
+    monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge_server.base_url)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "judge",
+            "self-reward",
+            "--prompts",
+            str(prompts_file),
+            "--model",
+            "openai/actor",
+            "--judge-model",
+            "hosted_vllm/judge",
+            "--no-cache",
+            "--out",
+            str(out),
+            "--limit",
+            "1",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert len(actor_server.calls()) == 1 and len(judge_server.calls()) == 4
+    (pair,) = read_jsonl(out / "iteration_1" / "dpo.jsonl")
+    assert (pair["chosen"], pair["rejected"]) == ("answer 0.0", "answer 0.3")
