@@ -1,0 +1,221 @@
+"""How well `alphaflow bench codecontests` overlaps units: wall time against the ideal critical path.
+
+A scripted OpenAI-compatible model answers every AlphaCodium stage after a fixed latency (1 s by
+default), with answers that take the flow's shortest path (the first program is the problem's reference
+solution, so no fix round runs). The same problems x samples are benchmarked at several concurrency
+levels. The ideal is what a harness with zero overhead would take: units are list-scheduled over C
+slots in plan order, each lasting (its sequential model calls x latency), counted from the results.
+Target: wall <= 1.3x ideal at concurrency 16.
+
+    .venv/bin/python benchmarks/codecontests_scaling.py            # 30 problems x 2 samples, C = 1, 4, 16
+    .venv/bin/python benchmarks/codecontests_scaling.py --quick    # 8 x 2 at C = 4, 16 (CI-sized)
+    .venv/bin/python benchmarks/codecontests_scaling.py --json     # one JSON line
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alphaflow.bench.codecontests import BenchOptions, run_codecontests
+from alphaflow.problems import Problem, load_jsonl
+from alphaflow.testing import Rule, ScriptedServer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "codecontests" / "train_sample.jsonl"
+TARGET_RATIO = 1.3
+
+
+def _yaml_block(data: dict[str, Any]) -> str:
+    return "```yaml\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True) + "```"
+
+
+def shortest_path_rules(problems: list[Problem], latency_s: float) -> list[Rule]:
+    """Answers for every AlphaCodium stage; the code is the reference solution of the asked problem."""
+
+    def problem_of(request: Any) -> Problem:
+        text = request.all_text
+        for problem in problems:
+            if problem.description[:300] in text:
+                return problem
+        raise ValueError("the request names no known problem")
+
+    def explanations(request: Any) -> str:
+        problem = problem_of(request)
+        return _yaml_block(
+            {
+                "self_reflection": f"- {problem.name}: read the input, compute the answer, print it.",
+                "tests_explanations": [
+                    {"input": t.input, "output": t.output, "explanation": "as the statement says"}
+                    for t in problem.public_tests
+                ],
+            }
+        )
+
+    def tests(request: Any) -> str:
+        problem = problem_of(request)
+        return _yaml_block(
+            {
+                "tests": [
+                    {"input": t.input, "output": t.output, "explanation": "checked"}
+                    for t in problem.public_tests
+                ]
+            }
+        )
+
+    def code(request: Any) -> str:
+        return f"```python\n{problem_of(request).solutions[0].code}\n```"
+
+    solutions = _yaml_block(
+        {
+            "possible_solutions": [
+                {
+                    "name": "Direct",
+                    "content": "Follow the statement.",
+                    "why_it_works": "It is the statement.",
+                    "complexity": "fits the limits",
+                },
+                {
+                    "name": "Careful",
+                    "content": "Follow the statement, carefully.",
+                    "why_it_works": "Same.",
+                    "complexity": "fits the limits",
+                },
+            ]
+        }
+    )
+    ranking = _yaml_block({"best_solution": "Direct", "ranking": ["Direct", "Careful"], "why": "simplest"})
+    answers: list[tuple[str, Any]] = [
+        ("*validate_reflection", explanations),
+        ("*reflect", explanations),
+        ("*propose", solutions),
+        ("*rank", ranking),
+        ("*validate_tests", tests),
+        ("*generate_tests", tests),
+        ("*initial_code", code),
+        ("*", code),  # a fix stage, should the shortest path ever be left: answer with the reference
+    ]
+    return [Rule(step=step, response=response, latency_s=latency_s) for step, response in answers]
+
+
+def ideal_makespan(unit_seconds: list[float], concurrency: int) -> float:
+    """List scheduling in plan order over ``concurrency`` slots: what the worker queue does."""
+    slots = [0.0] * min(concurrency, max(1, len(unit_seconds)))
+    for seconds in unit_seconds:
+        start = heapq.heappop(slots)
+        heapq.heappush(slots, start + seconds)
+    return max(slots) if unit_seconds else 0.0
+
+
+def run_level(
+    problems: list[Problem], data: Path, concurrency: int, args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    with ScriptedServer(shortest_path_rules(problems, args.latency)) as server:
+        options = BenchOptions(
+            data=str(data),
+            out=str(workdir / f"c{concurrency}"),
+            flow=args.flow,
+            model="openai/scripted",
+            api_base=server.base_url,
+            samples=args.samples,
+            concurrency=concurrency,
+            model_concurrency=max(concurrency, 1) * 2,
+            limit=len(problems),
+            sandbox=args.sandbox,
+            no_cache=True,
+            quiet=True,
+            argv=[],
+        )
+        started = time.perf_counter()
+        outcome = asyncio.run(run_codecontests(options))
+        wall = time.perf_counter() - started
+    by_key = {r.key: r for r in outcome.results}
+    plan = [f"{p.name}#{i}" for p in problems for i in range(args.samples)]
+    calls = [by_key[key].model_calls if key in by_key else 0 for key in plan]
+    ideal = ideal_makespan([c * args.latency for c in calls], concurrency)
+    return {
+        "concurrency": concurrency,
+        "units": len(outcome.results),
+        "solved_units": sum(r.solved for r in outcome.results),
+        "errors": sum(r.error is not None for r in outcome.results),
+        "sequential_calls_per_unit": sorted(set(calls)),
+        "wall_s": round(wall, 2),
+        "ideal_s": round(ideal, 2),
+        "ratio": round(wall / ideal, 3) if ideal else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--quick", action="store_true", help="8 problems x 2 samples at concurrency 4 and 16")
+    parser.add_argument("--problems", type=int, default=30)
+    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds per scripted model call")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
+    parser.add_argument("--flow", default="alphacodium", help="alphacodium (default) or direct")
+    parser.add_argument("--sandbox", default="auto", choices=("auto", "docker", "local"))
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--keep", metavar="DIR", help="keep the run directories (traces, results) in DIR")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.problems, args.concurrency = min(args.problems, 8), "4,16"
+    levels = [int(level) for level in args.concurrency.split(",") if level.strip()]
+
+    from alphaflow.models.litellm_backend import import_litellm
+
+    import_litellm()  # once, outside every timed run
+    problems = load_jsonl(args.data)[: args.problems]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="af-scaling-") as scratch:
+        directory = args.keep or scratch
+        subset = Path(directory) / "problems.jsonl"
+        subset.write_text(
+            "".join(line for line, _ in zip(args.data.open(encoding="utf-8"), problems, strict=False)),
+            encoding="utf-8",
+        )
+        for level in levels:
+            row = run_level(problems, subset, level, args, Path(directory))
+            rows.append(row)
+            if not args.json:
+                print(
+                    f"concurrency {level:>2}: {row['units']} units ({row['solved_units']} solved, "
+                    f"{row['errors']} errors), calls/unit {row['sequential_calls_per_unit']}, "
+                    f"wall {row['wall_s']:.1f} s, ideal {row['ideal_s']:.1f} s, ratio {row['ratio']}",
+                    file=sys.stderr if args.json else sys.stdout,
+                )
+    top = max(rows, key=lambda row: row["concurrency"]) if rows else None
+    verdict = {
+        "benchmark": "codecontests_scaling",
+        "flow": args.flow,
+        "problems": len(problems),
+        "samples": args.samples,
+        "latency_s": args.latency,
+        "levels": rows,
+        "ratio_at_max_concurrency": top["ratio"] if top else None,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": bool(top and top["ratio"] is not None and top["ratio"] <= TARGET_RATIO),
+    }
+    if args.json:
+        print(json.dumps(verdict))
+    else:
+        level = top["concurrency"] if top else "-"
+        print(
+            f"ratio at concurrency {level}: {verdict['ratio_at_max_concurrency']} "
+            f"(target <= {TARGET_RATIO}): {'met' if verdict['meets_target'] else 'NOT met'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
