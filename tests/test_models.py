@@ -359,3 +359,40 @@ def test_router_options_from_the_command_line():
         router_options(parser.parse_args(["--price", "oops"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--concurrency", "0"])
+
+
+class LocalReverser:
+    """A second, in-process backend (as a Hugging Face one will be): answers the prompt reversed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, request, target, *, n, timeout_s):
+        from alphaflow.models import BackendResult
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ModelCallError("the device is busy", transient=True)
+        text = request.messages[-1]["content"][::-1]
+        return BackendResult([f"{text} #{i}" for i in range(n)], prompt_tokens=10, completion_tokens=5 * n)
+
+
+async def test_another_backend_plugs_in_beside_litellm(tmp_path):
+    backend = LocalReverser()
+    trace = Trace(tmp_path / "t.jsonl")
+    router = build_router("local/tiny", backends={"local": backend}, cache_path=tmp_path / "c.sqlite",
+                          prices={"local/tiny": (1.0, 2.0)}, max_cost_usd=1.0, trace=trace,
+                          backoff_base_s=0.01)
+    completion = await router.complete(ask("abc", n=2, step="judge"))
+    assert completion.texts == ["cba #0", "cba #1"] and completion.attempts == 2
+    assert completion.cost_usd == pytest.approx((10 * 1.0 + 10 * 2.0) / 1e6)
+    assert (await router.complete(ask("abc", n=2))).cached and backend.calls == 2
+    router.close()
+    trace.close()
+    assert [e["step"] for e in read_trace(tmp_path / "t.jsonl")] == ["judge", None]
+
+
+async def test_keys_and_endpoints_cannot_be_smuggled_in_per_call_extras():
+    router = build_router("openai/x", api_base="http://127.0.0.1:9/v1")
+    with pytest.raises(UserError, match="'api_key' cannot be set per call"):
+        await router.complete(ask(extra={"api_key": "sk-abc"}))

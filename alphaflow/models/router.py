@@ -52,7 +52,7 @@ class ModelRouter:
                  max_retries: int = 4, timeout_s: float = 120.0, cache: Cache | None = None,
                  budget: Budget | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 30.0, backend: Backend | None = None) -> None:
+                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None) -> None:
         if max_retries < 0:
             raise UserError(f"--max-retries must be >= 0, not {max_retries}")
         if timeout_s <= 0:
@@ -61,10 +61,13 @@ class ModelRouter:
             raise UserError(f"--rpm must be positive, not {rpm}")
         if concurrency < 1:
             raise UserError(f"--concurrency must be at least 1, not {concurrency}")
-        if backend is None:
+        # "prefix" -> backend for models named "prefix/..." (e.g. an in-process "hf" backend);
+        # every other model goes to litellm
+        self._backends = dict(backends or {})
+        if "litellm" not in self._backends:
             from alphaflow.models.litellm_backend import LiteLLMBackend
 
-            backend = LiteLLMBackend()
+            self._backends["litellm"] = LiteLLMBackend()
         self.model_default = model_default
         self.api_base = api_base
         self.fallbacks = list(fallbacks)
@@ -76,7 +79,6 @@ class ModelRouter:
         self.retry = RetryPolicy(max_retries=max_retries, base_s=backoff_base_s, max_s=backoff_max_s)
         self.limits = ModelLimits(concurrency, rpm)
         self.usage = Usage()
-        self._backend = backend
         self._scripted = ScriptedModels()
         self._targets: dict[str, Target] = {}
 
@@ -139,6 +141,10 @@ class ModelRouter:
         if model not in self._targets:
             if is_scripted(model):
                 target = self._scripted.target(model)
+            elif model.split("/", 1)[0] in self._backends:
+                prefix = model.split("/", 1)[0]
+                target = Target(name=model, backend_model=model.split("/", 1)[1], cache_identity=model,
+                                price_model=model, backend=prefix)
             else:
                 target = self._plain_target(model)
                 error = missing_key_error(target)
@@ -187,7 +193,8 @@ class ModelRouter:
                 self.usage.provider_calls += 1
                 try:
                     async with self.limits.slot(target.name):
-                        result = await self._backend.generate(request, target, n=n, timeout_s=self.timeout_s)
+                        result = await self._backends[target.backend].generate(
+                            request, target, n=n, timeout_s=self.timeout_s)
                 except ModelCallError as error:
                     if self.budget is not None:
                         self.budget.release(reservation)
@@ -220,6 +227,10 @@ class ModelRouter:
 
 
 def _check_request(request: CompletionRequest) -> None:
+    secret = sorted({"api_key", "api_base", "base_url", "extra_headers", "headers"} & set(request.extra))
+    if secret:
+        raise UserError(f"model parameter {secret[0]!r} cannot be set per call: keys come from the "
+                        "environment and the endpoint from --api-base")
     if request.n < 1:
         raise UserError(f"samples (n) must be at least 1, not {request.n}")
     if request.sample_index < 0:
@@ -238,7 +249,7 @@ def build_router(model_default: str | None = None, api_base: str | None = None,
                  max_retries: int = 4, timeout_s: float = 120.0, cache_path: str | Path | None = None,
                  max_cost_usd: float | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 30.0) -> ModelRouter:
+                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None) -> ModelRouter:
     """A router from CLI-style settings. ``cache_path=None`` means no cache (``--no-cache``);
     pass ``default_cache_path()`` for the usual one."""
     return ModelRouter(
@@ -246,4 +257,5 @@ def build_router(model_default: str | None = None, api_base: str | None = None,
         max_retries=max_retries, timeout_s=timeout_s,
         cache=Cache(cache_path) if cache_path is not None else None,
         budget=Budget(max_cost_usd) if max_cost_usd is not None else None,
-        trace=trace, prices=prices, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
+        trace=trace, prices=prices, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
+        backends=backends)

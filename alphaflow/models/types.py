@@ -61,6 +61,7 @@ class Target:
     cache_identity: str = ""
     price_model: str | None = None  # the name to price with; None with free=True means no cost
     free: bool = False  # a local scripted model: cost 0.0, known
+    backend: str = "litellm"  # which of the router's backends serves it
 
 
 class Backend(Protocol):
