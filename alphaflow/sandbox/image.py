@@ -1,0 +1,337 @@
+"""Building the sandbox image: ``alphaflow sandbox build [--offline] [--force] [--quiet]``.
+
+The image is tagged by a content hash of ``sandbox/`` (Dockerfile + runner), so it is rebuilt only
+when one of them changes, and an up-to-date image makes the command a fast no-op (``./af`` runs it
+before every command). With a reachable registry ``docker build`` starts from
+``debian:bookworm-slim``; without one (or with ``--offline``) a base root filesystem is made with
+``debootstrap`` from Debian's package mirror, imported with ``docker import`` and cached as its own
+image, and the same Dockerfile is built on top of it with no network. Both paths give the same
+Debian python3 and g++, the same non-root user and the same runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from alphaflow.errors import UserError
+from alphaflow.resources import sandbox_dir
+
+IMAGE_REPOSITORY = "alphaflow-sandbox"
+BASE_REPOSITORY = "alphaflow-sandbox-base"
+RUNNER_PATH_IN_IMAGE = "/opt/alphaflow/runner.py"
+LABEL_PREFIX = "org.alphaflow.sandbox"
+
+# The offline base: Debian bookworm (the release of debian:bookworm-slim), smallest variant, and the
+# packages the Dockerfile installs online. Changing any of these makes a new base.
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = os.environ.get("ALPHAFLOW_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+BASE_PACKAGES = ("python3", "g++")
+BASE_RECIPE_VERSION = 1
+# What the offline base leaves out: package caches and lists, documentation.
+TRIMMED_PATHS = (
+    "var/cache/apt/archives",
+    "var/cache/apt/pkgcache.bin",
+    "var/cache/apt/srcpkgcache.bin",
+    "var/lib/apt/lists",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "var/log",
+)
+
+REGISTRY_PROBE_URL = "https://registry-1.docker.io/v2/"
+REGISTRY_PROBE_TIMEOUT_S = 3.0
+
+
+# --- tags and presence ----------------------------------------------------------------------------
+
+
+def context_hash(directory: Path | None = None) -> str:
+    """sha256 over the build context's files (paths and contents), ignoring Python caches."""
+    root = directory or sandbox_dir()
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def image_tag() -> str:
+    """The tag of the image for the current ``sandbox/`` content, e.g. ``alphaflow-sandbox:0123abcd4567``."""
+    return f"{IMAGE_REPOSITORY}:{context_hash()[:12]}"
+
+
+def base_tag() -> str:
+    """The tag of the cached offline base (debootstrap root filesystem)."""
+    recipe = json.dumps([BASE_RECIPE_VERSION, DEBIAN_SUITE, DEBIAN_MIRROR, BASE_PACKAGES, TRIMMED_PATHS])
+    return f"{BASE_REPOSITORY}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def image_present(client: Any, tag: str | None = None) -> bool:
+    """Whether the engine behind ``client`` (a ``docker.DockerClient``) has the image for ``tag``."""
+    import docker.errors
+
+    try:
+        client.images.get(tag or image_tag())
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _present_quick(tag: str) -> bool | None:
+    """Presence through the docker CLI (no SDK import: keeps ``./af`` fast); None when unknown."""
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        return None
+    try:
+        done = subprocess.run(
+            [docker_cli, "image", "inspect", "--format", "{{.Id}}", tag],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode == 0:
+        return True
+    if b"No such image" in done.stderr or b"No such object" in done.stderr:
+        return False
+    return None  # the engine did not answer: let the SDK path explain
+
+
+# --- building -------------------------------------------------------------------------------------
+
+
+class _Log:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"sandbox build: {message}", file=sys.stderr, flush=True)
+
+
+def _client() -> Any:
+    try:
+        import docker
+    except ImportError as error:  # pragma: no cover - a dependency of the package
+        raise UserError("the `docker` Python package is missing: pip install 'docker>=7,<8'") from error
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as error:
+        raise UserError(
+            "no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): install Debian's docker.io "
+            "and start it with `dockerd --bridge=none --iptables=false`, or judge with --backend local "
+            f"({type(error).__name__})"
+        ) from None
+    return client
+
+
+def registry_reachable(url: str = REGISTRY_PROBE_URL, timeout_s: float = REGISTRY_PROBE_TIMEOUT_S) -> bool:
+    """Whether the image registry answers at all (401 counts: it is there) within ``timeout_s``."""
+    try:
+        urllib.request.urlopen(url, timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def build_image(offline: bool | None = None, force: bool = False, quiet: bool = False) -> str:
+    """Build the image for the current ``sandbox/`` content unless present; returns its tag.
+
+    ``offline``: True forces the debootstrap path, False forces ``docker build`` from the registry,
+    None picks by probing the registry (3 s). ``force`` rebuilds even when the tag exists (and, offline,
+    remakes the base). Raises ``UserError`` naming what to install or run when it cannot build.
+    """
+    log = _Log(quiet)
+    tag = image_tag()
+    if not force and _present_quick(tag):
+        log(f"{tag} is up to date")
+        return tag
+    client = _client()
+    if not force and image_present(client, tag):
+        log(f"{tag} is up to date")
+        return tag
+    started = time.monotonic()
+    if offline is None:
+        offline = not registry_reachable()
+        if offline:
+            log(f"no registry answers at {REGISTRY_PROBE_URL}: building offline with debootstrap")
+    if offline:
+        base = _ensure_offline_base(client, force=force, log=log)
+        _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
+    else:
+        try:
+            _docker_build(client, tag, build_args={}, network="host", pull=True, log=log)
+        except UserError as error:
+            log(f"docker build from the registry failed ({error}); building offline instead")
+            base = _ensure_offline_base(client, force=force, log=log)
+            _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
+    info = _label_with_versions(client, tag, built_by="debootstrap" if offline else "docker build")
+    client.images.get(tag).tag(IMAGE_REPOSITORY, "latest")
+    log(
+        f"built {tag} (also {IMAGE_REPOSITORY}:latest): runner v{info.get('version')}, "
+        f"python {info.get('python')}, g++ {info.get('gxx')}, in {time.monotonic() - started:.0f} s"
+    )
+    return tag
+
+
+def _docker_build(
+    client: Any, tag: str, *, build_args: dict[str, str], network: str, pull: bool, log: _Log
+) -> None:
+    """``docker build`` of ``sandbox/`` through the engine API (the classic builder: a local FROM
+    image needs no registry)."""
+    stream = client.api.build(
+        path=str(sandbox_dir()),
+        tag=tag,
+        buildargs=build_args,
+        network_mode=network,
+        pull=pull,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    _follow(stream, log)
+
+
+def _follow(stream: Any, log: _Log) -> None:
+    for chunk in stream:
+        if "error" in chunk:
+            detail = str(chunk.get("error", "")).strip().splitlines()
+            raise UserError(f"docker build failed: {detail[-1] if detail else 'unknown error'}")
+        line = str(chunk.get("stream", "")).strip()
+        if line.startswith("Step "):
+            log(line)
+
+
+def _ensure_offline_base(client: Any, *, force: bool, log: _Log) -> str:
+    """The debootstrap base image, made (about 1-2 minutes) when missing or forced."""
+    tag = base_tag()
+    if not force and image_present(client, tag):
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise UserError("building the sandbox image offline needs debootstrap: apt-get install debootstrap")
+    if os.geteuid() != 0:
+        raise UserError(
+            "building the sandbox image offline runs debootstrap, which needs root: "
+            "run `sudo alphaflow sandbox build --offline` once"
+        )
+    with tempfile.TemporaryDirectory(prefix="alphaflow-rootfs-") as scratch:
+        rootfs = Path(scratch) / "rootfs"
+        log(
+            f"debootstrap {DEBIAN_SUITE} ({', '.join(BASE_PACKAGES)}) from {DEBIAN_MIRROR}: about 1-2 minutes"
+        )
+        command = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(BASE_PACKAGES)}",
+            DEBIAN_SUITE,
+            str(rootfs),
+            DEBIAN_MIRROR,
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = (done.stdout + done.stderr).strip().splitlines()
+            last = lines[-1] if lines else f"exit code {done.returncode}"
+            raise UserError(f"debootstrap failed (is {DEBIAN_MIRROR} reachable?): {last}")
+        for relative in TRIMMED_PATHS:
+            _empty(rootfs / relative)
+        archive = Path(scratch) / "rootfs.tar"
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        log(f"docker import -> {tag}")
+        repository, version = tag.split(":")
+        client.api.import_image_from_file(
+            str(archive),
+            repository=repository,
+            tag=version,
+            changes=[
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "ENV LANG=C.UTF-8",
+                'CMD ["/bin/bash"]',
+                f"LABEL {LABEL_PREFIX}.base={DEBIAN_SUITE}-debootstrap-minbase",
+            ],
+        )
+    if not image_present(client, tag):
+        raise UserError(f"docker import did not produce {tag}; see the engine's log")
+    return tag
+
+
+def _empty(path: Path) -> None:
+    """Remove what is inside ``path`` (or the file itself), keeping directories the system expects."""
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _label_with_versions(client: Any, tag: str, built_by: str) -> dict[str, Any]:
+    """Ask the built image's runner for its versions and record them as labels on the same tag."""
+    output = client.containers.run(
+        tag, ["python3", RUNNER_PATH_IN_IMAGE, "--info"], network_mode="none", remove=True
+    )
+    info = json.loads(output.decode("utf-8"))
+    labels = {
+        f"{LABEL_PREFIX}.runner-version": str(info.get("version")),
+        f"{LABEL_PREFIX}.python": str(info.get("python")),
+        f"{LABEL_PREFIX}.gxx": str(info.get("gxx")),
+        f"{LABEL_PREFIX}.context-hash": context_hash(),
+        f"{LABEL_PREFIX}.built-by": built_by,
+    }
+    dockerfile = f"FROM {tag}\nLABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in labels.items()) + "\n"
+    stream = client.api.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, network_mode="none", rm=True, decode=True
+    )
+    _follow(stream, _Log(quiet=True))
+    return info
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def add_build_command(sandbox_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``build`` to the ``alphaflow sandbox`` command group (called by ``alphaflow.sandbox.cli``)."""
+    parser = sandbox_subparsers.add_parser(
+        "build",
+        help="build the sandbox image (no-op when up to date)",
+        description=(
+            "Build the sandbox image alphaflow-sandbox:<hash of sandbox/>. Uses `docker build` when a "
+            "registry answers, otherwise (or with --offline) a debootstrap root filesystem and "
+            "`docker import`."
+        ),
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="build from a debootstrap root filesystem (no registry)"
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild even when the image is present")
+    parser.add_argument("--quiet", action="store_true", help="print nothing unless something fails")
+    parser.set_defaults(func=cmd_build)
+    return parser
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    tag = build_image(offline=True if args.offline else None, force=args.force, quiet=args.quiet)
+    if not args.quiet:
+        print(tag)
+    return 0
