@@ -112,42 +112,51 @@ def test_failure_report_shows_input_expected_actual_and_error() -> None:
     assert len(long["input"]) < 2100 and "more characters" in long["input"]
 
 
-def test_anchor_added_when_the_code_passes() -> None:
-    tests = [
-        {"input": "1\n", "output": "1\n", "kind": "public"},
-        {"input": "2\n", "output": "4\n", "kind": "ai"},
-    ]
-    state = glue.ai_start("code0", tests)
-    state = glue.ai_step(state, judged("AC"))
-    assert state["anchors"] == tests[:1] and state["queue"] == tests[1:] and state["code"] == "code0"
+PUBLIC = {"input": "1\n", "output": "1\n", "kind": "public"}
+AI_EASY = {"input": "2\n", "output": "4\n", "kind": "ai"}
+AI_HARD = {"input": "3\n", "output": "9\n", "kind": "ai"}
 
 
-def test_fix_that_breaks_an_anchor_is_reverted() -> None:
-    tests = [{"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "4\n"}]
-    state = glue.ai_step(glue.ai_start("good", tests), judged("AC"))
-    state = glue.ai_step(state, judged("WA"), "breaks anchor", judged("WA", "AC"), max_attempts=2)
-    assert state["code"] == "good" and state["attempts"] == 1 and state["queue"] == tests[1:]
-    assert state["log"][-1]["outcome"].startswith("reverted")
-    state = glue.ai_step(state, judged("WA"), "still breaks", judged("WA", "AC"), max_attempts=2)
+def test_passing_prefix_is_anchored_and_the_first_failure_focused() -> None:
+    state = glue.ai_start("code0", [PUBLIC, AI_EASY, AI_HARD, PUBLIC])
+    focus = glue.ai_focus(state, judged("AC", "AC", "WA"))  # judging stopped at the first failure
+    assert focus["anchors"] == [PUBLIC, AI_EASY] and focus["test"] == AI_HARD
+    assert focus["queue"] == [AI_HARD, PUBLIC] and focus["code"] == "code0"
+    done = glue.ai_focus(glue.ai_start("c", [PUBLIC, AI_EASY, PUBLIC]), judged("AC", "AC", "AC"))
+    assert done["test"] is None and done["queue"] == [] and done["anchors"] == [PUBLIC, AI_EASY]
+    assert glue.ai_step(done, None, None)["queue"] == []
+    ce = {"verdict": "CE", "passed": 0, "total": 2, "compile_output": "x", "tests": []}
+    assert glue.ai_focus(state, ce)["test"] == PUBLIC
+
+
+def test_fix_that_breaks_an_anchor_is_reverted_then_the_test_given_up() -> None:
+    focus = glue.ai_focus(glue.ai_start("good", [PUBLIC, AI_EASY]), judged("AC", "WA"))
+    state = glue.ai_step(focus, "breaks anchor", judged("WA", "AC"), max_attempts=2)
+    assert state["code"] == "good" and state["attempts"] == 1 and state["queue"] == [AI_EASY]
+    assert state["log"][-1]["outcome"].startswith("reverted") and "test" not in state
+    focus = glue.ai_focus(state, judged("WA"))
+    assert focus["attempts"] == 1  # same test still failing: the attempt count carries over
+    state = glue.ai_step(focus, "still breaks", judged("WA", "AC"), max_attempts=2)
     assert state["code"] == "good" and state["queue"] == [] and state["log"][-1]["outcome"] == "given up"
     assert glue.ai_summary(state) == {"passed": 1, "fixed": 0, "reverted": 2, "given_up": 1}
 
 
 def test_fix_that_keeps_anchors_and_passes_is_kept() -> None:
-    tests = [{"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "4\n"}]
-    state = glue.ai_step(glue.ai_start("good", tests), judged("AC"))
-    state = glue.ai_step(state, judged("WA"), "better", judged("AC", "AC"))
-    assert state["code"] == "better" and state["anchors"] == tests and state["queue"] == []
+    focus = glue.ai_focus(glue.ai_start("good", [PUBLIC, AI_EASY, PUBLIC]), judged("AC", "WA"))
+    state = glue.ai_step(focus, "better", judged("AC", "AC"))
+    assert state["code"] == "better" and state["anchors"] == [PUBLIC, AI_EASY] and state["queue"] == [PUBLIC]
     assert glue.ai_summary(state)["fixed"] == 1
 
 
-def test_fix_missing_or_not_compiling_counts_as_an_attempt() -> None:
-    state = glue.ai_start("c", [{"input": "1\n", "output": "2\n"}])
-    state = glue.ai_step(state, judged("WA"), None, None, max_attempts=3)
+def test_fix_missing_not_compiling_or_still_failing_counts_as_an_attempt() -> None:
+    focus = glue.ai_focus(glue.ai_start("c", [AI_EASY]), judged("WA"))
+    state = glue.ai_step(focus, None, None, max_attempts=3)
     assert state["log"][-1]["outcome"] == "no fix" and state["attempts"] == 1
     ce = {"verdict": "CE", "passed": 0, "total": 1, "compile_output": "x", "tests": []}
-    state = glue.ai_step(state, judged("WA"), "bad", ce, max_attempts=3)
+    state = glue.ai_step(glue.ai_focus(state, judged("WA")), "bad", ce, max_attempts=3)
     assert state["log"][-1]["outcome"] == "fix does not compile" and state["code"] == "c"
+    state = glue.ai_step(glue.ai_focus(state, judged("WA")), "meh", judged("WA"), max_attempts=3)
+    assert state["log"][-2]["outcome"] == "fix still fails" and state["log"][-1]["outcome"] == "given up"
 
 
 def test_final_choice_prefers_ai_code_unless_it_lost_public_tests() -> None:

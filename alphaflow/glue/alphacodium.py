@@ -203,57 +203,75 @@ def ai_start(code: Any, iteration_tests: list[dict[str, Any]]) -> dict[str, Any]
     return {"code": code or "", "anchors": [], "queue": list(iteration_tests or []), "attempts": 0, "log": []}
 
 
-def ai_fix_tests(anchors: list[dict[str, Any]], test: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a fix is judged on: every anchor, then the test being fixed (always last)."""
-    return [*anchors, test]
+def ai_focus(state: dict[str, Any], check: Judge) -> dict[str, Any]:
+    """Anchor the queued tests the current code passes, up to the first one it fails.
+
+    ``check`` is the code judged on the whole queue, stopping at the first failure (one sandbox run
+    instead of one per test). Returns the state with those tests anchored, and ``test``: the failing
+    test now at the head of the queue (None when every queued test passed).
+    """
+    queue = list(state.get("queue") or [])
+    anchors = list(state.get("anchors") or [])
+    log = list(state.get("log") or [])
+    results = (check or {}).get("tests") or []
+    compiled = bool(check) and check.get("verdict") != "CE"
+    passing = 0
+    while compiled and passing < min(len(queue), len(results)) and results[passing].get("verdict") == "AC":
+        test = queue[passing]
+        if not _contains(anchors, test):
+            anchors.append(test)
+        log.append(
+            {"kind": test.get("kind"), "input": _clip(test.get("input", ""), 200), "outcome": "passed"}
+        )
+        passing += 1
+    rest = queue[passing:]
+    attempts = 0 if passing else int(state.get("attempts") or 0)
+    return {
+        **state,
+        "anchors": anchors,
+        "queue": rest,
+        "attempts": attempts,
+        "log": log,
+        "test": rest[0] if rest else None,
+    }
 
 
 def ai_step(
-    state: dict[str, Any], check: Judge, fix_code: Any = None, fix_judge: Judge = None, max_attempts: int = 2
+    state: dict[str, Any], fix_code: Any = None, fix_judge: Judge = None, max_attempts: int = 2
 ) -> dict[str, Any]:
-    """One step of the AI-test iteration; returns the next state.
+    """After a fix attempt on the focused test (``state["test"]``, from ``ai_focus``): the next state.
 
-    ``check`` is the current code judged on the head of the queue. When it passes, the test becomes
-    an anchor. When it fails, ``fix_judge`` is the fix judged on the anchors plus that test: a fix that
-    breaks an anchor is reverted; one that passes everything is kept and the test anchored; after
-    ``max_attempts`` failed fixes the test is given up (the model's expected output may be wrong).
+    ``fix_judge`` is the fix judged on the anchors plus that test (last). A fix that breaks an anchor
+    is reverted; one that passes everything is kept and the test anchored; after ``max_attempts``
+    failed fixes the test is given up (the model's expected output may itself be wrong).
     """
+    state = {key: value for key, value in state.items() if key != "test"}
     queue = list(state.get("queue") or [])
     if not queue:
-        return dict(state)
+        return state
     test, rest = queue[0], queue[1:]
     anchors = list(state.get("anchors") or [])
-    code = state.get("code") or ""
-    attempts = int(state.get("attempts") or 0)
+    attempts = int(state.get("attempts") or 0) + 1
     log = list(state.get("log") or [])
-    entry = {"kind": test.get("kind"), "input": _clip(test.get("input", ""), 200)}
-
-    def anchored(new_code: str, outcome: str) -> dict[str, Any]:
-        new_anchors = anchors if _contains(anchors, test) else [*anchors, test]
-        log.append({**entry, "outcome": outcome})
-        return {"code": new_code, "anchors": new_anchors, "queue": rest, "attempts": 0, "log": log}
-
-    if check and passes_all(check) and int(check.get("total") or 0) > 0:
-        return anchored(code, "passed")
-    attempts += 1
+    entry = {"kind": test.get("kind"), "input": _clip(test.get("input", ""), 200), "attempt": attempts}
     results = (fix_judge or {}).get("tests") or []
     if not fix_judge or not isinstance(fix_code, str) or not fix_code.strip():
         outcome = "no fix"
     elif fix_judge.get("verdict") == "CE":
         outcome = "fix does not compile"
-    elif any(result.get("verdict") != "AC" for result in results[: len(anchors)]) or len(results) < len(
-        anchors
-    ):
+    elif len(results) < len(anchors) or any(r.get("verdict") != "AC" for r in results[: len(anchors)]):
         outcome = "reverted: the fix broke an anchor"
     elif len(results) > len(anchors) and results[len(anchors)].get("verdict") == "AC":
-        return anchored(fix_code, "fixed")
+        log.append({**entry, "outcome": "fixed"})
+        new_anchors = anchors if _contains(anchors, test) else [*anchors, test]
+        return {**state, "code": fix_code, "anchors": new_anchors, "queue": rest, "attempts": 0, "log": log}
     else:
         outcome = "fix still fails"
-    log.append({**entry, "outcome": outcome, "attempt": attempts})
+    log.append({**entry, "outcome": outcome})
     if attempts >= int(max_attempts):
         log.append({**entry, "outcome": "given up"})
-        return {"code": code, "anchors": anchors, "queue": rest, "attempts": 0, "log": log}
-    return {"code": code, "anchors": anchors, "queue": queue, "attempts": attempts, "log": log}
+        return {**state, "queue": rest, "attempts": 0, "log": log}
+    return {**state, "attempts": attempts, "log": log}
 
 
 def _contains(tests: list[dict[str, Any]], test: dict[str, Any]) -> bool:
