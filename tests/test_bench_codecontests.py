@@ -235,3 +235,44 @@ def test_an_existing_run_needs_resume_and_resume_must_match(tmp_path):
     assert resumed.returncode == 0 and len(records(run_dir)) == 1  # nothing left to do, nothing repeated
     changed = bench(*common, "--flow", "direct", "--model", "openai/x", "--resume")
     assert changed.returncode == 2 and "cannot --resume: flow was 'gold'" in changed.stderr
+
+
+def test_max_cost_stops_the_run_cleanly_and_holds_across_resumes(tmp_path, scripted_server):
+    # A model with a known litellm price, served by the scripted server: the budget is real.
+    server = scripted_server([Rule(response="```python\nprint(42)\n```")])
+    run_dir = tmp_path / "run"
+    argv = [
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--limit",
+        "3",
+        "--flow",
+        "direct",
+        "--model",
+        "openai/gpt-4o-mini",
+        "--api-base",
+        server.base_url,
+        "--samples",
+        "2",
+        "--concurrency",
+        "1",
+        "--sandbox",
+        "local",
+        "--out",
+        str(run_dir),
+        "--max-cost",
+        "0.01",
+    ]
+    done = bench(*argv)
+    assert done.returncode == 3, done.stderr
+    assert "stopped early: budget reached" in done.stderr and "resume with: alphaflow bench" in done.stderr
+    finished = records(run_dir)
+    assert 0 < len(finished) < 6 and all(r["cost_usd"] > 0 for r in finished)
+    assert len(server.calls()) == len(finished)  # no call was made that the budget refused
+
+    # The same budget on resume: what was spent still counts, so nothing more may run.
+    spent = sum(r["cost_usd"] for r in finished)
+    again = bench(*[a if a != "0.01" else f"{spent:.8f}" for a in argv], "--resume")
+    assert again.returncode == 3 and "already spent" in again.stderr
+    assert len(records(run_dir)) == len(finished) and len(server.calls()) == len(finished)

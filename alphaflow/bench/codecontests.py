@@ -56,6 +56,7 @@ class BenchOptions:
     cache: str | None = None  # model cache path; default RUN_DIR/model_cache.sqlite
     no_cache: bool = False
     flow_inputs: dict[str, Any] = field(default_factory=dict)
+    spent_before_usd: float = 0.0  # spent by earlier sessions of a resumed run (counts against --max-cost)
     quiet: bool = False
     argv: list[str] | None = None  # the command line, for the printed resume command
 
@@ -139,7 +140,7 @@ def _limits_for(options: BenchOptions):
 
 
 def _public_args(options: BenchOptions) -> dict[str, Any]:
-    skip = {"argv", "quiet"}
+    skip = {"argv", "quiet", "spent_before_usd"}
     return {name: value for name, value in vars(options).items() if name not in skip}
 
 
@@ -197,7 +198,14 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
         if result.key in planned_keys and result.key in done:
             counts.add(result)
     outcome = BenchOutcome(run_dir=run_dir, counts=counts, results=[], problems=len(problem_set.problems))
-    if units:
+    # --max-cost covers the whole run, resumes included: what earlier sessions spent is already gone.
+    options.spent_before_usd = sum(r.cost_usd or 0.0 for r in earlier)
+    if units and options.max_cost is not None and options.spent_before_usd >= options.max_cost:
+        outcome.stopped = (
+            f"budget reached: this run already spent ${options.spent_before_usd:.4f} of "
+            f"--max-cost ${options.max_cost:.4f}; raise --max-cost to continue"
+        )
+    elif units:
         await _execute(units, problem_set.by_name(), options, flow_path, store, counts, outcome)
     store.close()
     outcome.results = [r for r in store.read_results() if r.key in planned_keys]

@@ -74,7 +74,7 @@ class FlowSolver:
             api_base=options.api_base,
             concurrency=options.model_concurrency or max(8, options.concurrency),
             cache_path=None if options.no_cache else options.cache,
-            max_cost_usd=options.max_cost,
+            max_cost_usd=None if options.max_cost is None else options.max_cost - options.spent_before_usd,
             trace=trace,
         )
         router.target(options.model)  # a missing API key is one line now, not an error per unit
