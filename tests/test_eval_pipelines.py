@@ -294,3 +294,44 @@ def test_a_failing_judge_leaves_the_other_judges_results(scripted_server, tmp_pa
     assert all(
         any("openai/down" in error or "judged[1]" in error for error in r["step_errors"]) for r in records
     )
+
+
+def test_a_custom_eval_flow_file(scripted_server, tmp_path, capsys):
+    flow = tmp_path / "brevity.yaml"
+    flow.write_text(
+        "name: brevity\n"
+        "inputs:\n  item: {type: object}\n  judges: {type: list}\n"
+        "steps:\n"
+        '  - id: judged\n    kind: map\n    over: "inputs.judges"\n    as: judge\n    steps:\n'
+        '      - id: rating\n        kind: llm\n        model: "{{ judge }}"\n'
+        '        user: "Rate the brevity of: {{ inputs.item.text }}"\n'
+        "      - id: score\n        kind: python\n        function: alphaflow.glue.judging:rubric_score\n"
+        '        args: {answer: "{{ rating }}"}\n'
+        '    result: "{{ score }}"\n'
+        'outputs:\n  judges: "{{ judged }}"\n',
+        encoding="utf-8",
+    )
+    data = write_jsonl(tmp_path / "texts.jsonl", [{"text": "short"}, {"text": "a much longer text"}])
+    server = scripted_server(
+        [
+            Rule(contains="short", response="Score: 5"),
+            Rule(contains="longer", response="Score: 2"),
+        ]
+    )
+    code = main(
+        [
+            "eval",
+            str(flow),
+            "--data",
+            str(data),
+            "--judge-model",
+            "openai/j",
+            "--api-base",
+            server.base_url,
+            "--no-cache",
+            "--json",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["field"] == "score" and summary["judges"]["openai/j"]["value"]["mean"] == 3.5
