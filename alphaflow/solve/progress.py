@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,8 @@ class RunProgress:
         self.stage_log: list[str] = []  # stage changes, for non-terminal output
         self._lock = threading.Lock()
         self._listeners: list[Any] = []
+        self._started = time.monotonic()
+        self._spinner = Spinner("dots")  # one instance, so it animates between refreshes
 
     # --- events ---------------------------------------------------------------------------------
     def handle(self, event: str, fields: dict[str, Any]) -> None:
@@ -112,12 +115,17 @@ class RunProgress:
 
     def __rich__(self) -> Group:
         with self._lock:
-            header = Spinner(
-                "dots",
-                Text.assemble(
-                    (f"{self.flow}", "bold cyan"), " on ", (self.problem, "bold"), f" with {self.model}"
-                ),
+            elapsed = f"  {time.monotonic() - self._started:.0f} s"
+            self._spinner.update(
+                text=Text.assemble(
+                    (self.flow, "bold cyan"),
+                    " on ",
+                    (self.problem, "bold"),
+                    f" with {self.model}",
+                    (elapsed, "dim"),
+                )
             )
+            header = self._spinner
             stage = Text.assemble(("stage ", "dim"), (self.current, "bold yellow"))
             table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
             table.add_column("judged by")
