@@ -120,6 +120,7 @@ class DockerSandbox(Sandbox):
         host_config = self.api.create_host_config(
             network_mode="none",
             read_only=True,
+            # exec: compiled C++ runs from the work dir. It counts against the container's memory.
             tmpfs={WORK_DIR: f"rw,exec,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
