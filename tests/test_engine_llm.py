@@ -270,3 +270,31 @@ def test_cli_run_reports_a_missing_required_input_in_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "alphaflow: error: --input n: 'ten' is not a valid integer"
+
+
+async def test_budget_stops_the_run_even_under_on_error_continue(tmp_path, scripted_server):
+    from alphaflow.errors import BudgetExceeded
+
+    server = scripted_server([{"step": "*", "response": "one two three"}])
+    flow = write_flow(
+        tmp_path,
+        """
+        name: spender
+        steps:
+          - id: many
+            kind: map
+            count: 50
+            concurrency: 1
+            steps:
+              - {id: ask, kind: llm, user: "question {{ index }}", max_tokens: 10, on_error: continue}
+        """,
+    )
+    router = build_router(
+        MODEL, api_base=server.base_url, cache_path=None, max_cost_usd=0.1, prices={MODEL: (1000.0, 1000.0)}
+    )
+    try:
+        with pytest.raises(BudgetExceeded):
+            await run_flow(flow, {}, RunContext(router=router, model=MODEL))
+    finally:
+        router.close()
+    assert 0 < len(server.calls()) < 50

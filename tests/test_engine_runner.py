@@ -305,3 +305,20 @@ async def test_sandbox_step_judges_with_the_local_backend(tmp_path):
     assert result.outputs["verdict"] == "WA"
     assert result.outputs["passed"] == 1
     assert [test["verdict"] for test in result.outputs["tests"]] == ["AC", "WA"]
+
+
+def test_trace_html_escapes_everything_and_needs_no_external_assets(tmp_path):
+    from alphaflow.engine.traceview import load_events, render_html
+
+    trace_path = tmp_path / "trace.jsonl"
+    hostile = "<script>alert('x')</script> & <img src=http://evil/x.png>"
+    with Trace(trace_path) as trace:
+        trace.write("step_end", path="a<b>", kind="llm", status="failed", duration_s=0.1, error=hostile)
+        trace.write(
+            "model_call", step="a<b>", prompt_tokens=3, completion_tokens=4, cost_usd=0.5, texts=[hostile]
+        )
+    page = render_html(load_events(trace_path), title="t <x>")
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;" in page and "a&lt;b&gt;" in page
+    head = page.split("<body>")[0]
+    assert "<link" not in head and "http" not in head  # styles are inline: nothing is fetched
