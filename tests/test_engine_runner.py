@@ -322,3 +322,41 @@ def test_trace_html_escapes_everything_and_needs_no_external_assets(tmp_path):
     assert "&lt;script&gt;" in page and "a&lt;b&gt;" in page
     head = page.split("<body>")[0]
     assert "<link" not in head and "http" not in head  # styles are inline: nothing is fetched
+
+
+def test_ctrl_c_stops_a_cli_run_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    flow = write_flow(
+        tmp_path,
+        """
+        name: sleepy
+        steps:
+          - {id: wait, kind: python, function: "asyncio:sleep", args: {delay: 60}}
+        """,
+    )
+    trace_path = tmp_path / "trace.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alphaflow", "run", str(flow), "--trace", str(trace_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(FLOWS)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if trace_path.exists() and "step_start" in trace_path.read_text():
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert stderr.strip() == "alphaflow: interrupted"
+    events = read_trace(trace_path)
+    assert events[-1]["event"] == "flow_end" and events[-1]["status"] == "cancelled"
