@@ -396,3 +396,11 @@ async def test_keys_and_endpoints_cannot_be_smuggled_in_per_call_extras():
     router = build_router("openai/x", api_base="http://127.0.0.1:9/v1")
     with pytest.raises(UserError, match="'api_key' cannot be set per call"):
         await router.complete(ask(extra={"api_key": "sk-abc"}))
+
+
+@pytest.mark.parametrize("model", ["hosted_vllm/Qwen/Qwen2.5-Coder-7B", "openai/Qwen/Qwen2.5-Coder-7B"])
+async def test_provider_strings_for_openai_compatible_servers(make_router, model):
+    router, server = make_router([Rule(model="Qwen/*", step="s", response="served")], model=model)
+    completion = await router.complete(ask(step="s", n=2))
+    assert completion.texts == ["served", "served"] and completion.cost_usd is None
+    assert server.calls()[0].model == "Qwen/Qwen2.5-Coder-7B"
