@@ -104,6 +104,8 @@ def test_one_iteration_writes_the_dpo_pairs_and_statistics(scripted_server, prom
     assert (stats["pairs"], stats["ties"], stats["tie_rate"]) == (2, 1, pytest.approx(1 / 3))
     assert stats["parse_failures"] == 6 and stats["unscored_candidates"] == 1
     assert stats["tied_prompts"] == ["Name a prime."]
+    # 30 readable samples = 36 - 6 unparseable
+    assert stats["sample_score_counts"] == {"1": 1, "2": 3, "3": 17, "4": 5, "5": 4}
     # candidate means: 4.5, 7/3, 3, 1 | 3, 3, 3, 3 | 5, 4, 3 (the unreadable one has none)
     assert stats["score_histogram"] == {"0-1": 0, "1-2": 1, "2-3": 1, "3-4": 6, "4-5": 3}
     assert stats["actor"] == stats["judge"] == "openai/actor"

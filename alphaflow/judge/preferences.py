@@ -114,4 +114,14 @@ def iteration_statistics(prompts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "tie_rate": ties / judged_prompts if judged_prompts else None,
         "mean_score": sum(means) / len(means) if means else None,
         "score_histogram": histogram(means, [0, 1, 2, 3, 4, 5]),
+        # every readable judge sample, by its value (the additive prompt gives whole points)
+        "sample_score_counts": _value_counts([s for c in candidates for s in c["scores"] if s is not None]),
     }
+
+
+def _value_counts(values: Sequence[float]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in sorted(values):
+        key = str(int(value)) if float(value).is_integer() else str(value)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
