@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,64 @@ def test_api_key_never_reaches_the_trace(
     )
     captured = capsys.readouterr()
     assert secret not in trace.read_text() and secret not in captured.out and secret not in captured.err
+
+
+def test_budget_stops_before_the_first_call(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = scripted_server([{"step": "code", "response": "```python\nprint(1)\n```"}])
+    code = main(
+        [
+            "solve",
+            PROBLEM,
+            "--flow",
+            "direct",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--api-base",
+            server.base_url,
+            "--max-cost",
+            "0.0000001",
+            "--sandbox",
+            "local",
+            "--trace",
+            str(tmp_path / "t.jsonl"),
+        ]
+    )
+    assert code == 3
+    assert "budget" in error_line(capsys).lower()
+    assert server.requests == []
+
+
+def test_cpp_solution_is_judged_as_cpp(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cpp = '#include <cstdio>\nint main(){long long n; std::scanf("%lld", &n); std::printf("%lld\\n", 2*n);}'
+    problem = tmp_path / "double.yaml"
+    problem.write_text('description: Print 2n.\npublic_tests: [{input: "4\\n", output: "8\\n"}]\n')
+    server = scripted_server([{"step": "code", "response": f"Here:\n```cpp\n{cpp}\n```\n"}])
+    code = main(
+        [
+            "solve",
+            str(problem),
+            "--flow",
+            "direct",
+            "--language",
+            "cpp",
+            "--model",
+            "openai/x",
+            "--api-base",
+            server.base_url,
+            "--sandbox",
+            "local",
+            "--out",
+            str(tmp_path / "a.cpp"),
+            "--trace",
+            str(tmp_path / "t.jsonl"),
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["language"] == "cpp" and report["public"]["verdict"] == "AC"
+    assert "complete cpp program" in server.requests[0].last_user
+    assert (tmp_path / "a.cpp").read_text().startswith("#include <cstdio>")
