@@ -293,8 +293,12 @@ async def test_budget_stops_the_run_even_under_on_error_continue(tmp_path, scrip
         MODEL, api_base=server.base_url, cache_path=None, max_cost_usd=0.1, prices={MODEL: (1000.0, 1000.0)}
     )
     try:
-        with pytest.raises(BudgetExceeded):
+        with pytest.raises(BudgetExceeded) as caught:
             await run_flow(flow, {}, RunContext(router=router, model=MODEL))
     finally:
         router.close()
-    assert 0 < len(server.calls()) < 50
+    made = len(server.calls())
+    assert 0 < made < 50
+    partial = caught.value.partial  # what the run finished before it stopped
+    assert partial.calls == made
+    assert sum(record.status == "ok" for record in partial.steps.values()) == made

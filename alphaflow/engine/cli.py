@@ -148,7 +148,11 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError(f"--sample-index must be >= 0, not {args.sample_index}")
     flow = load_flow(args.flow)
     inputs = collect_inputs(flow.spec, args.input_file, args.input)
-    result = asyncio.run(_run(flow, inputs, args))
+    try:
+        result = asyncio.run(_run(flow, inputs, args))
+    except UserError as error:
+        _report_partial(error, args.json)
+        raise
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     else:
@@ -187,6 +191,22 @@ def _open_sandbox(backend: str) -> Any:
     from alphaflow.sandbox import open_sandbox
 
     return open_sandbox(backend=backend)
+
+
+def _report_partial(error: Exception, as_json: bool) -> None:
+    """When a run stops early (budget, failed step), say what it finished before the one-line error."""
+    partial = getattr(error, "partial", None)
+    if partial is None:
+        return
+    if as_json:
+        print(json.dumps({**partial.to_dict(), "stopped": str(error)}, ensure_ascii=False, default=str))
+        return
+    finished = sum(1 for record in partial.steps.values() if record.status in ("ok", "skipped", "continued"))
+    cost = "unknown" if partial.cost_usd is None else f"${partial.cost_usd:.4f}"
+    print(
+        f"alphaflow: stopped after {finished} finished step(s), {partial.calls} model call(s), cost {cost}",
+        file=sys.stderr,
+    )
 
 
 def _print_result(result: Any) -> None:

@@ -124,21 +124,16 @@ async def run_flow(
     except asyncio.CancelledError:
         status = "cancelled"
         raise
+    except UserError as error:
+        # What the run did before it stopped (budget reached, a failed step): for the CLI's report.
+        error.partial = run.result({}, started)  # type: ignore[attr-defined]
+        raise
     finally:
         await run.close()
         context.trace.write(
             "flow_end", flow=flow.name, status=status, duration_s=round(time.perf_counter() - started, 6)
         )
-    return FlowResult(
-        outputs=outputs,
-        steps=run.records,
-        cost_usd=None if run.unknown_cost else round(run.cost, 8),
-        calls=run.calls,
-        prompt_tokens=run.prompt_tokens,
-        completion_tokens=run.completion_tokens,
-        errors=run.errors,
-        duration_s=time.perf_counter() - started,
-    )
+    return run.result(outputs, started)
 
 
 def _summary(value: Any, limit: int = 300) -> Any:
@@ -168,6 +163,18 @@ class _Run:
         self._sandbox = context.sandbox
         self._sandbox_lock = asyncio.Lock()
         self._exit_stack = contextlib.AsyncExitStack()
+
+    def result(self, outputs: dict[str, Any], started: float) -> FlowResult:
+        return FlowResult(
+            outputs=outputs,
+            steps=self.records,
+            cost_usd=None if self.unknown_cost else round(self.cost, 8),
+            calls=self.calls,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            errors=self.errors,
+            duration_s=time.perf_counter() - started,
+        )
 
     async def close(self) -> None:
         # Shielded: closing the sandbox must finish even while the run is being cancelled.
