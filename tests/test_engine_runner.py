@@ -360,3 +360,22 @@ def test_ctrl_c_stops_a_cli_run_cleanly(tmp_path):
     assert stderr.strip() == "alphaflow: interrupted"
     events = read_trace(trace_path)
     assert events[-1]["event"] == "flow_end" and events[-1]["status"] == "cancelled"
+
+
+async def test_a_trace_subclass_without_a_file_still_receives_every_step_event():
+    class Listening(Trace):  # e.g. a live progress display
+        def __init__(self) -> None:
+            super().__init__(None)
+            self.seen: list[tuple[str, str | None]] = []
+
+        def write(self, event: str, **fields) -> None:
+            self.seen.append((event, fields.get("path")))
+
+    listener = Listening()
+    await run_flow(FLOWS / "child.yaml", {"word": "x"}, RunContext(trace=listener))
+    assert listener.seen == [
+        ("flow_start", None),
+        ("step_start", "shout"),
+        ("step_end", "shout"),
+        ("flow_end", None),
+    ]

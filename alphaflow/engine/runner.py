@@ -154,7 +154,9 @@ class _Run:
     def __init__(self, context: RunContext) -> None:
         self.context = context
         self.trace = context.trace
-        self.tracing = context.trace.path is not None
+        # Summaries of inputs and prompts are built only when something reads the events: a file, or a
+        # Trace subclass (a live progress display). Events themselves are always written.
+        self.detailed = not (type(context.trace) is Trace and context.trace.path is None)
         self.records: dict[str, StepRecord] = {}
         self.errors: list[str] = []
         self.cost = 0.0
@@ -217,8 +219,7 @@ class _Run:
 
     async def step(self, flow: Flow, step: S.AnyStep, scope: dict[str, Any], path: str) -> Any:
         started = time.perf_counter()
-        if self.tracing:
-            self.trace.write("step_start", path=path, kind=step.kind)
+        self.trace.write("step_start", path=path, kind=step.kind)
         if step.when is not None:
             try:
                 wanted = bool(flow.templates.evaluate(step.when, scope))
@@ -246,8 +247,7 @@ class _Run:
                 self._end(step, path, "ok", started, attempt, None, info, result)
                 return result
             if attempt < attempts:
-                if self.tracing:
-                    self.trace.write("step_retry", path=path, attempt=attempt, error=failure)
+                self.trace.write("step_retry", path=path, attempt=attempt, error=failure)
                 assert step.retry is not None
                 await asyncio.sleep(step.retry.backoff_s * (2 ** (attempt - 1)))
         return self._failed(step, path, failure, started, attempts, info)
@@ -281,18 +281,17 @@ class _Run:
     ) -> None:
         duration = time.perf_counter() - started
         self.records[path] = StepRecord(step.kind, status, duration, attempts, error)
-        if self.tracing:
-            self.trace.write(
-                "step_end",
-                path=path,
-                kind=step.kind,
-                status=status,
-                duration_s=round(duration, 6),
-                attempts=attempts,
-                error=error,
-                output=result,
-                **info,
-            )
+        self.trace.write(
+            "step_end",
+            path=path,
+            kind=step.kind,
+            status=status,
+            duration_s=round(duration, 6),
+            attempts=attempts,
+            error=error,
+            output=result,
+            **info,
+        )
 
     async def _execute(
         self, flow: Flow, step: S.AnyStep, scope: dict[str, Any], path: str, info: dict
@@ -309,7 +308,7 @@ class _Run:
             return await self._map(flow, step, scope, path, info)
         if isinstance(step, S.FlowStep):
             given = flow.templates.render(step.inputs, scope)
-            if self.tracing:
+            if self.detailed:
                 info["inputs"] = _summary(given)
             return await self.flow(flow.calls[step.id], given, prefix=f"{path}.")
         raise AssertionError(f"unknown step kind {step.kind}")
@@ -317,7 +316,7 @@ class _Run:
     # -- python --------------------------------------------------------------------------------
     async def _python(self, flow: Flow, step: S.PythonStep, scope: dict[str, Any], info: dict) -> Any:
         kwargs = flow.templates.render(step.args, scope)
-        if self.tracing:
+        if self.detailed:
             info["inputs"] = _summary(kwargs)
         result = flow.functions[step.function](**kwargs)
         if inspect.isawaitable(result):
@@ -345,7 +344,7 @@ class _Run:
             ),
         )
         stop = render(step.stop_on_first_failure, scope)
-        if self.tracing:
+        if self.detailed:
             info["inputs"] = {"language": language, "tests": len(tests), "code": _summary(code, 2000)}
         sandbox = await self.sandbox()
         result = await sandbox.judge(
@@ -399,7 +398,7 @@ class _Run:
             count = step.count if isinstance(step.count, int) else templates.evaluate(str(step.count), scope)
             items = list(range(_number(count, "count", int, minimum=0)))
         concurrency = _number(templates.render(step.concurrency, scope), "concurrency", int, minimum=1)
-        if self.tracing:
+        if self.detailed:
             info["inputs"] = {"items": len(items), "concurrency": concurrency}
         semaphore = asyncio.Semaphore(concurrency)
         results: list[Any] = [None] * len(items)
@@ -446,7 +445,7 @@ class _Run:
         }
         first_index = sample_base(self.context.sample_index, scope[_ITERATIONS], samples)
         language = render(step.output.language, scope) if step.output.language else None
-        if self.tracing:
+        if self.detailed:
             info.update(model=model, prompt=messages, samples=samples, sample_index=first_index)
         completion = await self.context.router.complete(
             CompletionRequest(
@@ -461,7 +460,7 @@ class _Run:
         )
         self._account(completion)
         texts = list(completion.texts)
-        if self.tracing:
+        if self.detailed:
             info["response"] = texts
         values = []
         for offset, text in enumerate(texts):
@@ -503,8 +502,7 @@ class _Run:
                     {"role": "assistant", "content": text},
                     {"role": "user", "content": _reask_prompt(step, str(error))},
                 ]
-                if self.tracing:
-                    self.trace.write("step_reask", path=path, attempt=attempt + 1, error=str(error))
+                self.trace.write("step_reask", path=path, attempt=attempt + 1, error=str(error))
                 completion = await self.context.router.complete(
                     CompletionRequest(
                         model=model,
