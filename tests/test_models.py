@@ -404,3 +404,16 @@ async def test_provider_strings_for_openai_compatible_servers(make_router, model
     completion = await router.complete(ask(step="s", n=2))
     assert completion.texts == ["served", "served"] and completion.cost_usd is None
     assert server.calls()[0].model == "Qwen/Qwen2.5-Coder-7B"
+
+
+async def test_cancelled_call_releases_its_budget_reservation(make_router):
+    router, server = make_router([Rule(response="never", fault=Fault(hang=True))], model="openai/custom",
+                                 prices={"openai/custom": (1.0, 1.0)}, max_cost_usd=1.0, timeout_s=30)
+    task = asyncio.create_task(router.complete(ask(max_tokens=10)))
+    while not server.calls():
+        await asyncio.sleep(0.01)
+    assert router.budget.reserved_usd > 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert router.budget.reserved_usd == 0 and router.budget.spent_usd == 0
