@@ -358,3 +358,23 @@ def test_alphacodium_with_the_docker_sandbox(
         if e["event"] == "step_end" and e["kind"] == "sandbox" and e["output"]
     }
     assert backends == {"docker"}
+
+
+def test_budgets_from_the_cli_bound_the_stages(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """No public-fix rounds: the public test failing at the head of the AI-test queue is repaired there."""
+    server = scripted_server(EXAMPLES / "scripted" / "tile_painting.yaml")
+    settings = ["public_fix_budget=0", "initial_code_attempts=1", "double_validation=off", "num_ai_tests=1"]
+    exit_code, report, _ = solve(
+        capsys,
+        server,
+        str(EXAMPLES / "problems" / "tile_painting.md"),
+        *[arg for setting in settings for arg in ("--set", setting)],
+        tmp_path=tmp_path,
+    )
+    counts = calls_per_step(server)
+    assert counts["initial_code"] == 1 and counts["analyse_public"] == 0 and counts["fix_public_code"] == 0
+    assert counts["analyse_ai"] == 1 and counts["fix_ai_code"] == 1
+    assert report["outputs"]["ai_tests"]["fixed"] == 1 and report["outputs"]["stage"] == "ai_tests"
+    assert exit_code == 0 and report["public"]["verdict"] == "AC"
