@@ -373,9 +373,5 @@ async def test_a_trace_subclass_without_a_file_still_receives_every_step_event()
 
     listener = Listening()
     await run_flow(FLOWS / "child.yaml", {"word": "x"}, RunContext(trace=listener))
-    assert listener.seen == [
-        ("flow_start", None),
-        ("step_start", "shout"),
-        ("step_end", "shout"),
-        ("flow_end", None),
-    ]
+    assert [event for event, _ in listener.seen] == ["flow_start", "step_start", "step_end", "flow_end"]
+    assert listener.seen[1:3] == [("step_start", "shout"), ("step_end", "shout")]
