@@ -62,3 +62,15 @@ def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     assert default_cache_path() == tmp_path / "mine.sqlite"
     monkeypatch.delenv("ALPHAFLOW_CACHE")
     assert default_cache_path().parts[-3:] == (".cache", "alphaflow", "llm.sqlite")
+
+
+def test_stats_of_a_missing_cache_do_not_create_it(tmp_path, capsys):
+    from alphaflow.cli import main
+
+    path = tmp_path / "none" / "llm.sqlite"
+    assert main(["cache", "stats", "--path", str(path), "--json"]) == 0
+    assert '"entries": 0' in capsys.readouterr().out and not path.parent.exists()
+    path.parent.mkdir()
+    path.write_bytes(b"garbage" * 100)
+    assert main(["cache", "stats", "--path", str(path)]) == 2
+    assert "cannot be used" in capsys.readouterr().err

@@ -33,11 +33,17 @@ def _open(args: argparse.Namespace):
 
 
 def _stats(args: argparse.Namespace) -> int:
-    cache = _open(args)
-    try:
-        stats = cache.stats()
-    finally:
-        cache.close()
+    from alphaflow.models.cache import default_cache_path
+
+    path = args.path or default_cache_path()
+    if not path.exists():  # report an empty cache without creating the file
+        stats = {"path": str(path), "entries": 0, "size_bytes": 0, "hits": 0, "by_model": []}
+    else:
+        cache = _open(args)
+        try:
+            stats = cache.stats()
+        finally:
+            cache.close()
     if args.json:
         print(json.dumps(stats))
         return 0
