@@ -112,3 +112,8 @@ def test_yaml_missing_declared_key_and_non_mapping_are_errors():
         parse_yaml_answer("best: two\n", ["best", "why"])
     with pytest.raises(AnswerError):
         parse_yaml_answer("I cannot answer that.", ["best"])
+
+
+def test_yaml_prose_after_a_bare_block_is_dropped_not_glued_to_the_last_value():
+    answer = "best: two\nwhy: simpler\n\nLet me know if you need anything else: happy to help.\n"
+    assert parse_yaml_answer(answer, ["best", "why"]) == {"best": "two", "why": "simpler"}

@@ -106,12 +106,24 @@ def _is_top_key(line: str, keys: list[str] | None) -> bool:
 
 
 def _strip_stray_text(text: str, keys: list[str] | None) -> str:
-    """Drop prose before the first top-level key (``Here is my answer:``)."""
+    """Drop prose before the first top-level key (``Here is my answer:``) and after the YAML: a blank
+    line followed by an unindented line that is neither a key, a list item nor a comment."""
     lines = text.splitlines()
-    for index, line in enumerate(lines):
-        if _is_top_key(line, keys):
-            return "\n".join(lines[index:])
-    return text
+    start = next((index for index, line in enumerate(lines) if _is_top_key(line, keys)), None)
+    if start is None:
+        return text
+    lines = lines[start:]
+    for index in range(1, len(lines) - 1):
+        following = lines[index + 1]
+        if (
+            not lines[index].strip()
+            and following.strip()
+            and not following[0].isspace()
+            and not following.startswith(("-", "#"))
+            and not _TOP_KEY.match(following)
+        ):
+            return "\n".join(lines[:index])
+    return "\n".join(lines)
 
 
 def repair_yaml(text: str, keys: list[str] | None) -> str:
