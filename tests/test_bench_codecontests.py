@@ -95,7 +95,7 @@ def test_gold_solutions_are_all_accepted_in_the_docker_pool(tmp_path):
         str(tmp_path / "gold"),
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("solved 6 of 6 problems")
+    assert "\nsolved 6 of 6 problems" in "\n" + done.stdout
     assert {r["evaluation"]["judge"]["backend"] for r in records(tmp_path / "gold")} == {"docker"}
 
 
@@ -175,7 +175,8 @@ def test_a_run_killed_part_way_resumes_with_no_loss_and_no_duplicate(tmp_path, s
     assert all(r["model_calls"] == 1 and r["error"] is None for r in final)
     # A unit cut off after its model call resumes from the cache: no tokens spent twice.
     assert sum(r["prompt_tokens"] > 0 for r in final) >= len(final) - 2
-    assert done.stdout.startswith("solved 2 of 4 problems (4 of 8 units accepted")
+    assert "\nsolved 2 of 4 problems (4 of 8 units accepted" in "\n" + done.stdout
+    assert "pass@2 [95% CI]" in done.stdout  # the table of the finished run
     meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
     assert len(meta["resumes"]) == 2 and meta["model"] == "openai/scripted" and len(meta["flow_sha256"]) == 64
     # Both samples of a problem asked the model: the sample index keeps them apart in the cache.

@@ -144,6 +144,10 @@ def codecontests_command(args: argparse.Namespace) -> int:
         summary.pop("per_problem")
         print(json.dumps({"run_dir": str(outcome.run_dir), "stopped": outcome.stopped, **summary}))
     else:
+        from alphaflow.bench.report import load_run, print_terminal
+
+        if outcome.results:
+            print_terminal([load_run(outcome.run_dir)])
         print(summary_line(outcome))
         print(f"results: {outcome.run_dir}/results.jsonl   report: alphaflow bench report {outcome.run_dir}")
     if outcome.stopped:
