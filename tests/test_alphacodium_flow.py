@@ -378,3 +378,17 @@ def test_budgets_from_the_cli_bound_the_stages(
     assert counts["analyse_ai"] == 1 and counts["fix_ai_code"] == 1
     assert report["outputs"]["ai_tests"]["fixed"] == 1 and report["outputs"]["stage"] == "ai_tests"
     assert exit_code == 0 and report["public"]["verdict"] == "AC"
+
+
+def test_answer_that_stays_malformed_stops_the_run_with_the_step_named(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = scripted_server(
+        [{"step": "*reflect", "response": "```yaml\nself_reflection: [never closed\n```"}]
+    )
+    exit_code, report, err = solve(
+        capsys, server, str(EXAMPLES / "problems" / "tile_painting.md"), tmp_path=tmp_path
+    )
+    assert exit_code == 1 and report == {}
+    assert "step 'reflect' failed" in err and "trace kept" in err
+    assert calls_per_step(server) == {"reflect": 3}  # the answer and two re-asks, nothing after
