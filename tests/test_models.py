@@ -170,8 +170,10 @@ async def test_retries_exhausted_is_a_clear_error_in_trace(make_router, tmp_path
     assert "openai/scripted failed after 3 attempts" in message and "503" in message and "\n" not in message
     assert len(server.calls()) == 3
     router.trace.close()
-    (event,) = read_trace(tmp_path / "t.jsonl")
+    *retries, event = read_trace(tmp_path / "t.jsonl")
     assert event["step"] == "rank" and "failed after 3 attempts" in event["error"] and event["attempts"] == 3
+    assert [(e["event"], e["attempt"]) for e in retries] == [("model_retry", 1), ("model_retry", 2)]
+    assert all("503" in e["error"] and e["wait_s"] >= 0 for e in retries)
 
 
 async def test_client_errors_are_not_retried(make_router):
@@ -389,7 +391,9 @@ async def test_another_backend_plugs_in_beside_litellm(tmp_path):
     assert (await router.complete(ask("abc", n=2))).cached and backend.calls == 2
     router.close()
     trace.close()
-    assert [e["step"] for e in read_trace(tmp_path / "t.jsonl")] == ["judge", None]
+    events = read_trace(tmp_path / "t.jsonl")
+    assert [(e["event"], e["step"]) for e in events] == [
+        ("model_retry", "judge"), ("model_call", "judge"), ("model_call", None)]
 
 
 async def test_keys_and_endpoints_cannot_be_smuggled_in_per_call_extras():

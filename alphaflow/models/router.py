@@ -199,7 +199,10 @@ class ModelRouter:
                     if self.budget is not None:
                         self.budget.release(reservation)
                     if error.transient and tries <= self.retry.max_retries:
-                        await asyncio.sleep(self.retry.delay(tries, error.retry_after_s))
+                        wait_s = self.retry.delay(tries, error.retry_after_s)
+                        self.trace.write("model_retry", step=request.step, model=target.name, attempt=tries,
+                                         error=str(error), wait_s=round(wait_s, 3))
+                        await asyncio.sleep(wait_s)
                         continue
                     failures.append(f"{target.name} failed after {tries} attempt{'s' * (tries > 1)}: {error}")
                     break
