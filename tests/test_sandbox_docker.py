@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -25,7 +27,7 @@ from sandbox_programs import (
 
 from alphaflow.sandbox import Limits, ProgramChecker, open_sandbox
 from alphaflow.sandbox.backends import docker_client, image_present, image_tag
-from alphaflow.sandbox.docker_pool import DockerSandbox, labelled_containers
+from alphaflow.sandbox.docker_pool import DockerSandbox, labelled_containers, reap_orphans
 
 pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
 
@@ -174,3 +176,46 @@ async def test_run_write_and_read_files(pool: DockerSandbox) -> None:
     assert slow.timed_out and slow.wall_s < 10
     with pytest.raises(ValueError):
         await pool.write_file("../../etc/x", b"")
+
+
+POOL_HOLDER = """
+import asyncio, sys
+from alphaflow.sandbox import open_sandbox
+
+async def main():
+    sandbox = open_sandbox("docker", pool_size=1, warn=False)
+    await sandbox.start()  # never closed: only atexit or the reaper can remove its container
+    print("ready", flush=True)
+    if sys.argv[1] == "hang":
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _owned_by(client: object, pid: int) -> list[str]:
+    return [
+        c["Id"]
+        for c in labelled_containers(client)
+        if c["Labels"].get("alphaflow.sandbox.owner_pid") == str(pid)
+    ]
+
+
+async def test_exit_without_close_leaves_no_container(client: object) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", POOL_HOLDER, "exit"], stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"ready\n"
+    assert holder.wait(timeout=120) == 0
+    assert _owned_by(client, holder.pid) == []
+
+
+async def test_containers_of_a_killed_run_are_reaped(client: object) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", POOL_HOLDER, "hang"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"ready\n"
+        assert len(_owned_by(client, holder.pid)) == 1
+    finally:
+        holder.kill()  # SIGKILL: no atexit handler runs
+        holder.wait()
+    assert len(_owned_by(client, holder.pid)) == 1
+    reap_orphans(client)  # what every new pool runs on start
+    assert _owned_by(client, holder.pid) == []

@@ -17,7 +17,6 @@ import socket
 import struct
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +61,9 @@ class PooledContainer:
     last_used: float = 0.0
 
 
-# Every live pool, so containers are removed at interpreter exit even without close().
-_live_pools: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
+# Every open pool (held strongly: a pool dropped without close() still owns running containers), so
+# its containers are removed at interpreter exit.
+_live_pools: set[DockerSandbox] = set()
 
 
 @atexit.register
@@ -105,6 +105,7 @@ class DockerSandbox(Sandbox):
     async def close(self) -> None:
         self.closed = True
         await asyncio.to_thread(self.remove_all_now)
+        _live_pools.discard(self)
 
     def remove_all_now(self) -> None:
         with self._lock:
