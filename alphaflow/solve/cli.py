@@ -48,7 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"litellm model string, or scripted:SCRIPT.yaml (default: the flow's model, else ${MODEL_ENV})",
     )
     parser.add_argument("--api-base", help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)")
-    parser.add_argument("--language", choices=("python", "cpp"), default="python")
+    parser.add_argument(
+        "--language",
+        choices=("python", "cpp"),
+        default="python",
+        help="the language the code is written and judged in (default: python)",
+    )
     parser.add_argument("--out", metavar="FILE", help="save the final code here")
     parser.add_argument(
         "--trace",
