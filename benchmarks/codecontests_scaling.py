@@ -141,8 +141,17 @@ def run_level(
     plan = [f"{p.name}#{i}" for p in problems for i in range(args.samples)]
     calls = [by_key[key].model_calls if key in by_key else 0 for key in plan]
     ideal = ideal_makespan([c * args.latency for c in calls], concurrency)
+    latencies, sandbox_s = _trace_figures(workdir / f"c{concurrency}" / "trace.jsonl")
+    sandbox_s += sum(
+        float((r.evaluation or {}).get("judge", {}).get("seconds") or 0) for r in outcome.results
+    )
+    units = max(1, len(outcome.results))
     return {
         "concurrency": concurrency,
+        # Where the time went: model calls should stay near the scripted latency at any concurrency;
+        # sandbox time (the flow's judge steps + the evaluation judgement) grows when CPUs are short.
+        "model_call_mean_s": round(sum(latencies) / len(latencies), 3) if latencies else None,
+        "sandbox_s_per_unit": round(sandbox_s / units, 3),
         "units": len(outcome.results),
         "solved_units": sum(r.solved for r in outcome.results),
         "errors": sum(r.error is not None for r in outcome.results),
@@ -151,6 +160,22 @@ def run_level(
         "ideal_s": round(ideal, 2),
         "ratio": round(wall / ideal, 3) if ideal else None,
     }
+
+
+def _trace_figures(path: Path) -> tuple[list[float], float]:
+    """Model-call latencies, and the summed duration of the flow's sandbox steps, from a run's trace."""
+    latencies: list[float] = []
+    sandbox_s = 0.0
+    if not path.exists():
+        return latencies, sandbox_s
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            event = json.loads(line)
+            if event.get("event") == "model_call" and event.get("latency_s") is not None:
+                latencies.append(float(event["latency_s"]))
+            elif event.get("event") == "step_end" and event.get("kind") == "sandbox":
+                sandbox_s += float(event.get("duration_s") or 0)
+    return latencies, sandbox_s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"concurrency {level:>2}: {row['units']} units ({row['solved_units']} solved, "
                     f"{row['errors']} errors), calls/unit {row['sequential_calls_per_unit']}, "
-                    f"wall {row['wall_s']:.1f} s, ideal {row['ideal_s']:.1f} s, ratio {row['ratio']}",
+                    f"wall {row['wall_s']:.1f} s, ideal {row['ideal_s']:.1f} s, ratio {row['ratio']} "
+                    f"(model call {row['model_call_mean_s']} s, "
+                    f"sandbox {row['sandbox_s_per_unit']} s per unit)",
                     file=sys.stderr if args.json else sys.stdout,
                 )
     top = max(rows, key=lambda row: row["concurrency"]) if rows else None
