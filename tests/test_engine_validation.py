@@ -337,3 +337,14 @@ def test_cli_list_and_show(tmp_path):
     missing = run_cli("flows", "show", "no-such-flow")
     assert missing.returncode == 2
     assert missing.stderr.startswith("alphaflow: error: flow 'no-such-flow' not found")
+
+
+def test_alias_bombs_and_recursive_aliases_do_not_hang_validation(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    text = "name: bomb\nbombs:\n" + "\n".join("  " + line for line in levels) + "\nsteps: []\n"
+    bomb = write(tmp_path, text)
+    problems = problems_of(bomb)  # 9**10 strings if expanded; returns at once
+    assert any("unknown key 'bombs'" in problem for problem in problems)
+    loop = write(tmp_path, "name: loop\nsteps: &s\n  - *s\n", name="loop.yaml")
+    assert problems_of(loop)  # reported, not a RecursionError

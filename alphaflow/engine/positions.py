@@ -93,13 +93,20 @@ def load_with_positions(text: str) -> tuple[Any, SourceMap]:
     if node is None:
         return None, source_map
     constructor = yaml.SafeLoader("")  # only its scalar constructors are used
-    return _convert(node, (), source_map, constructor), source_map
+    return _convert(node, (), source_map, constructor, {}), source_map
 
 
-def _convert(node: yaml.Node, path: Path_, source_map: SourceMap, constructor: yaml.SafeLoader) -> Any:
+def _convert(
+    node: yaml.Node, path: Path_, source_map: SourceMap, constructor: yaml.SafeLoader, seen: dict[int, Any]
+) -> Any:
     source_map.values[path] = _position(node.start_mark)
+    if id(node) in seen:
+        # An alias (*name) of a collection: reuse the object built at its anchor, so alias chains
+        # ("billion laughs") cost nothing and recursive aliases terminate.
+        return seen[id(node)]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
+        seen[id(node)] = result
         constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
         for key_node, value_node in node.value:
             key = constructor.construct_object(key_node, deep=True)
@@ -109,12 +116,14 @@ def _convert(node: yaml.Node, path: Path_, source_map: SourceMap, constructor: y
             if key in result:
                 raise YamlSyntaxError(_position(key_node.start_mark), f"duplicate key '{key}'")
             source_map.keys[child] = _position(key_node.start_mark)
-            result[key] = _convert(value_node, child, source_map, constructor)
+            result[key] = _convert(value_node, child, source_map, constructor, seen)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _convert(item, (*path, index), source_map, constructor) for index, item in enumerate(node.value)
-        ]
+        items: list[Any] = []
+        seen[id(node)] = items
+        for index, item in enumerate(node.value):
+            items.append(_convert(item, (*path, index), source_map, constructor, seen))
+        return items
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         source_map.block_scalars.add(path)
     return constructor.construct_object(node, deep=True)
