@@ -143,3 +143,18 @@ def test_missing_file_and_unknown_dataset_name(tmp_path: Path) -> None:
         load_problem(f"{DATASET}#No Such Problem")
     with pytest.raises(UserError, match="choose one with"):
         load_problem(str(DATASET))
+
+
+@pytest.mark.parametrize(
+    "text, time_s, memory",
+    [
+        ("time limit per test: 2 seconds\nmemory limit per test: 256 megabytes\n", 2.0, 256 << 20),
+        ("**Time limit:** 500 ms. **Memory limit:** 1 GB.", 0.5, 1 << 30),
+        ("No limits stated.", None, None),
+    ],
+)
+def test_stated_limits_are_read(text: str, time_s: float | None, memory: int | None, tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_text(f"# P\n\n{text}\n\n## Examples\n\n### Input\n```\n1\n```\n### Output\n```\n1\n```\n")
+    problem = load_problem(str(path)).problem
+    assert problem.time_limit_s == time_s and problem.memory_limit_bytes == memory

@@ -109,6 +109,8 @@ def _from_statement(path: Path) -> LoadedProblem:
         name=parsed.title or path.stem,
         description=text.strip() + "\n",
         public_tests=parsed.tests,
+        time_limit_s=parsed.time_limit_s,
+        memory_limit_bytes=parsed.memory_limit_bytes,
         source=str(path),
     )
     warnings = [f"{path}: {parsed.warning}"] if parsed.warning else []

@@ -32,15 +32,46 @@ _TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
 
 
+_TIME_LIMIT = re.compile(
+    r"time\s+limit(?:\s+per\s+test)?[\s:=*]*([0-9]+(?:\.[0-9]+)?)\s*(ms|milliseconds?|s|sec|seconds?)\b",
+    re.IGNORECASE,
+)
+_MEMORY_LIMIT = re.compile(
+    r"memory\s+limit(?:\s+per\s+test)?[\s:=*]*([0-9]+(?:\.[0-9]+)?)\s*(kb|kilobytes?|mb|megabytes?|mib|gb|gigabytes?|gib)\b",
+    re.IGNORECASE,
+)
+_MEMORY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
 @dataclass
 class ParsedStatement:
     title: str | None
     tests: list[TestCase] = field(default_factory=list)
     warning: str | None = None
+    time_limit_s: float | None = None
+    memory_limit_bytes: int | None = None
+
+
+def parse_limits(text: str) -> tuple[float | None, int | None]:
+    """ "time limit per test: 2 seconds" and "memory limit per test: 256 megabytes", when stated."""
+    time_limit = memory_limit = None
+    if match := _TIME_LIMIT.search(text):
+        value = float(match.group(1))
+        time_limit = value / 1000 if match.group(2).lower().startswith("m") else value
+    if match := _MEMORY_LIMIT.search(text):
+        memory_limit = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)[0].lower()])
+    return (time_limit or None), (memory_limit or None)
 
 
 def parse_statement(text: str) -> ParsedStatement:
-    """The title (first Markdown ``#`` heading) and the public tests found in the examples."""
+    """The title (first Markdown ``#`` heading), the stated limits, and the public tests found in the
+    examples."""
+    parsed = _parse_examples(text)
+    parsed.time_limit_s, parsed.memory_limit_bytes = parse_limits(text)
+    return parsed
+
+
+def _parse_examples(text: str) -> ParsedStatement:
     lines = text.splitlines()
     title = next((m.group(1) for m in map(_TITLE.match, lines) if m), None)
     start = _examples_start(lines)
