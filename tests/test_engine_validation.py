@@ -348,3 +348,13 @@ def test_alias_bombs_and_recursive_aliases_do_not_hang_validation(tmp_path):
     assert any("unknown key 'bombs'" in problem for problem in problems)
     loop = write(tmp_path, "name: loop\nsteps: &s\n  - *s\n", name="loop.yaml")
     assert problems_of(loop)  # reported, not a RecursionError
+
+
+def test_binary_flow_and_prompt_files_are_reported_not_raised(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: x\xff\n")
+    assert problems_of(binary) == ["binary.yaml:1:1 not UTF-8 text (byte 7)"]
+    (tmp_path / "p.j2").write_bytes(b"\xfe\xff")
+    path = write(tmp_path, "name: x\nsteps:\n  - {id: a, kind: llm, prompt_file: p.j2}\n")
+    [problem] = problems_of(path)
+    assert problem.startswith("flow.yaml:3:37 steps[0].prompt_file: cannot read prompt file")

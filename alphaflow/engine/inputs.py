@@ -81,8 +81,8 @@ def parse_cli_value(spec: FlowSpec, name: str, text: str) -> Any:
 def read_data_file(path: Path, *, flag: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"{flag}: cannot read {path}: {error.strerror or error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{flag}: cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
         return yaml.safe_load(text)  # JSON is YAML
     except yaml.MarkedYAMLError as error:

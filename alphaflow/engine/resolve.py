@@ -27,7 +27,7 @@ def iter_flow_files(directory: Path) -> list[Path]:
 def _declared_name(path: Path) -> str | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     name = data.get("name") if isinstance(data, dict) else None
     return name if isinstance(name, str) else None

@@ -22,7 +22,7 @@ def builtin_flows(directory: Path | None = None) -> list[tuple[str, str, Path]]:
     for path in iter_flow_files(directory):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
             data = None
         if not isinstance(data, dict) or "steps" not in data:
             continue  # not a flow (a prompt or data file)

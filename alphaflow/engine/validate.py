@@ -133,6 +133,9 @@ class _FileCheck:
     def run(self) -> CheckedFlow:
         try:
             text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            self.add(Position(1, 1), (), f"not UTF-8 text (byte {error.start})")
+            return self.result
         except OSError as error:
             self.add(Position(1, 1), (), f"cannot read: {error.strerror or error}")
             return self.result
@@ -434,7 +437,11 @@ class _FileCheck:
         if not prompt_path.is_file():
             self.add(self.source_map.value(field_path), field_path, f"prompt file not found: {prompt_path}")
             return
-        text = prompt_path.read_text(encoding="utf-8")
+        try:
+            text = prompt_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            self.add(self.source_map.value(field_path), field_path, f"cannot read prompt file: {error}")
+            return
         if isinstance(step.get("id"), str):
             self.result.prompt_files[step["id"]] = text
         self._check_template(text, field_path, scope, file=display_name(prompt_path), origin=Position(1, 1))
