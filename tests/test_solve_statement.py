@@ -158,3 +158,17 @@ def test_stated_limits_are_read(text: str, time_s: float | None, memory: int | N
     path.write_text(f"# P\n\n{text}\n\n## Examples\n\n### Input\n```\n1\n```\n### Output\n```\n1\n```\n")
     problem = load_problem(str(path)).problem
     assert problem.time_limit_s == time_s and problem.memory_limit_bytes == memory
+
+
+def test_empty_binary_and_directory_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.md").write_text("  \n")
+    (tmp_path / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    for name, message in (
+        ("empty.md", "the statement is empty"),
+        ("image.md", "not a UTF-8 text file"),
+        (".", "is a directory"),
+    ):
+        with pytest.raises(UserError, match=message):
+            load_problem(str(tmp_path / name))
+    with pytest.raises(UserError, match="selects a problem in a .jsonl dataset only"):
+        load_problem(str(REPO / "examples" / "problems" / "tile_painting.md") + "#x")
