@@ -36,7 +36,13 @@ class TraceSummary:
 def load_events(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"trace file not found: {path}")
-    return read_trace(path)
+    try:
+        events = read_trace(path)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a trace (not UTF-8 text)") from None
+    return [
+        event for event in events if isinstance(event, dict)
+    ]  # JSON lines that are not events are skipped
 
 
 def summarize(events: list[dict[str, Any]]) -> TraceSummary:
