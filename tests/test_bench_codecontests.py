@@ -234,6 +234,13 @@ def test_an_existing_run_needs_resume_and_resume_must_match(tmp_path):
     assert again.returncode == 2 and "already holds a run; add --resume" in again.stderr
     resumed = bench(*common, "--flow", "gold", "--resume")
     assert resumed.returncode == 0 and len(records(run_dir)) == 1  # nothing left to do, nothing repeated
+    # More samples on resume add units to the same run; gold has one reference solution per problem here.
+    more = bench(*common, "--flow", "gold", "--resume", "--samples", "2")
+    assert more.returncode == 0, more.stderr
+    added = {r["key"]: r for r in records(run_dir)}
+    assert len(added) == 2 and "no reference solution #1" in next(
+        r["error"] for r in added.values() if r["error"]
+    )
     changed = bench(*common, "--flow", "direct", "--model", "openai/x", "--resume")
     assert changed.returncode == 2 and "cannot --resume: flow was 'gold'" in changed.stderr
 

@@ -187,13 +187,10 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
 
     earlier = store.read_results()
     done = {r.key for r in earlier if not (options.retry_errors and r.error)}
-    units = [
-        u
-        for u in plan_units(problem_set.problems, options, flow_path or GOLD_FLOW, source)
-        if u.key not in done
-    ]
+    plan = plan_units(problem_set.problems, options, flow_path or GOLD_FLOW, source)
+    planned_keys = {unit.key for unit in plan}
+    units = [unit for unit in plan if unit.key not in done]
     counts = RunCounts()
-    planned_keys = {u.key for u in plan_units(problem_set.problems, options, flow_path or GOLD_FLOW, source)}
     for result in earlier:
         if result.key in planned_keys and result.key in done:
             counts.add(result)
