@@ -334,6 +334,7 @@ def test_cli_list_and_show(tmp_path):
     assert shown.returncode == 0
     assert "squares map (over inputs.xs as x, concurrency 2)" in shown.stdout
     assert "sq python engine_glue:slow_square reads x" in shown.stdout
+    assert "flow child" in shown.stdout and "shout python engine_glue:echo reads inputs.word" in shown.stdout
     missing = run_cli("flows", "show", "no-such-flow")
     assert missing.returncode == 2
     assert missing.stderr.startswith("alphaflow: error: flow 'no-such-flow' not found")

@@ -63,7 +63,13 @@ def _step_reads(flow: Flow, step: S.AnyStep) -> set[str]:
         names |= reads(value, expression=key in ("when", "until", "over", "count"))
     if isinstance(step, S.LlmStep) and step.prompt_file:
         names |= reads(flow.prompt_files.get(step.id, ""))
-    return names
+    # A loop/map lists what it reads from outside; its own iteration names and body steps are inside.
+    inside = {body.id for body in S.body_of(step)}
+    if isinstance(step, S.LoopStep):
+        inside |= {"state", "iteration"}
+    elif isinstance(step, S.MapStep):
+        inside |= {step.as_, "index"}
+    return names - inside
 
 
 def _label(flow: Flow, step: S.AnyStep) -> str:
@@ -95,6 +101,9 @@ def _add_steps(tree: Tree, flow: Flow, steps: list[S.AnyStep]) -> None:
         body = S.body_of(step)
         if body:
             _add_steps(branch, flow, body)
+        called = flow.calls.get(step.id) if isinstance(step, S.FlowStep) else None
+        if called is not None:  # validated flows have no cycles, so this ends
+            _add_steps(branch.add(f"[dim]flow {called.name}[/dim]"), called, called.spec.steps)
 
 
 def flow_tree(flow: Flow) -> Tree:
