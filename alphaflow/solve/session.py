@@ -133,11 +133,8 @@ def _short(judge: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _with_trace(error: UserError, trace_path: str | None) -> UserError:
+    """The same one-line error, saying where the trace of the failed run is (exit code kept)."""
     if not trace_path:
         return error
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return (
-        type(error)(f"{message} (trace kept: {trace_path})")
-        if type(error) is UserError
-        else UserError(f"{message} (trace kept: {trace_path})", exit_code=error.exit_code)
-    )
+    first_line = (str(error).splitlines() or [type(error).__name__])[0]
+    return UserError(f"{first_line} (trace kept: {trace_path})", exit_code=error.exit_code)
