@@ -170,3 +170,13 @@ def test_final_choice_prefers_ai_code_unless_it_lost_public_tests() -> None:
 def test_prefer() -> None:
     assert glue.prefer(None, {"a": 1}) == {"a": 1}
     assert glue.prefer({"b": 2}, {"a": 1}) == {"b": 2}
+
+
+def test_reflection_prefers_the_validated_one_and_gives_text_bullets() -> None:
+    original = {"self_reflection": "- a", "tests_explanations": [{"input": "1"}]}
+    validated = {"self_reflection": ["- first point", "second point"], "tests_explanations": None}
+    assert glue.reflection(validated, original) == {
+        "self_reflection": "- first point\n- second point",
+        "tests_explanations": [],
+    }
+    assert glue.reflection(None, original)["self_reflection"] == "- a"

@@ -308,6 +308,17 @@ def prefer(first: Any, fallback: Any) -> Any:
     return fallback if first is None else first
 
 
+def reflection(validated: Any, original: Any) -> dict[str, Any]:
+    """The reflection to build on (the validated one when there is one), as prompt-ready data: the
+    bullet points as text even when the model answered with a list, explanations as a list."""
+    chosen = prefer(validated, original) or {}
+    points = chosen.get("self_reflection")
+    if isinstance(points, list):
+        points = "\n".join(f"- {str(point).lstrip('- ').strip()}" for point in points)
+    explanations = [item for item in _as_list(chosen.get("tests_explanations")) if item]
+    return {"self_reflection": str(points or "").strip(), "tests_explanations": explanations}
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
