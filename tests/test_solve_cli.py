@@ -312,3 +312,16 @@ def test_cpp_solution_is_judged_as_cpp(
     assert code == 0 and report["language"] == "cpp" and report["public"]["verdict"] == "AC"
     assert "complete cpp program" in server.requests[0].last_user
     assert (tmp_path / "a.cpp").read_text().startswith("#include <cstdio>")
+
+
+def test_unwritable_outputs_fail_before_any_model_call(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = scripted_server([{"step": "code", "response": "```python\nprint(1)\n```"}])
+    base = ["solve", PROBLEM, "--flow", "direct", "--model", "openai/x", "--api-base", server.base_url]
+    assert main([*base, "--out", str(tmp_path)]) == 2
+    assert "--out" in error_line(capsys) and server.requests == []
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([*base, "--trace", str(blocker / "t.jsonl")]) == 2
+    assert "--trace" in error_line(capsys) and server.requests == []

@@ -101,6 +101,9 @@ def run_solve(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, flow.spec.model)
     overrides = parse_overrides(args.overrides, dict(flow.spec.inputs), flow.name)
     trace_path = args.trace or default_trace_path(loaded.problem.name)
+    _check_writable(trace_path, "--trace")
+    if args.out:
+        _check_writable(args.out, "--out")
     request = SolveRequest(
         problem=loaded.problem,
         flow=flow,
@@ -118,14 +121,31 @@ def run_solve(args: argparse.Namespace) -> int:
     outcome.warnings = list(loaded.warnings)
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(outcome.code if outcome.code.endswith("\n") else outcome.code + "\n", encoding="utf-8")
+        try:
+            out.write_text(
+                outcome.code if outcome.code.endswith("\n") else outcome.code + "\n", encoding="utf-8"
+            )
+        except OSError as error:
+            raise UserError(f"--out {out}: cannot write the code: {error.strerror or error}") from None
         outcome.out_path = str(out)
     if args.json:
         print(json.dumps(outcome.to_json(), ensure_ascii=False))
     else:
         render(outcome, Console())
     return 0 if outcome.public_passed else 1
+
+
+def _check_writable(path_text: str, flag: str) -> None:
+    """Fail before any model call when an output file cannot be written (a directory, no permission)."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory, give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{flag} {path}: cannot create {path.parent}: {error.strerror or error}") from None
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UserError(f"{flag} {path}: no permission to write there")
 
 
 def load_solve_flow(name_or_path: str) -> Any:
