@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -231,3 +232,23 @@ def test_the_documented_script_example_loads_and_answers(tmp_path):
     with ScriptedServer(path) as server:
         assert ask(server, "go", step="reflect").choices[0].message.content.startswith("- the input")
         assert ask(server, "go", step="unknown").choices[0].message.content == "I do not know"
+
+
+def test_a_callable_response_that_raises_is_a_500_naming_the_error(scripted_server):
+    server = scripted_server([Rule(response=lambda request: 1 / 0)])
+    with pytest.raises(openai.InternalServerError, match="ZeroDivisionError"):
+        ask(server, "x")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("rules:\n  - response: '4'\n    top_logprobs: [4, 5]\n", "top_logprobs must map tokens"),
+    ("rules:\n  - response: '4'\n    top_logprobs: {'4': 0.5}\n", "top_logprobs must map tokens"),
+    ("rules:\n  - response: x\n    latency_s: -1\n", "latency_s must be >= 0"),
+    ("rules:\n  - response: x\n    latency_s: soon\n", "dry.yaml:2: rules[0].latency_s must be a number"),
+    ("rules:\n  - response: x\n    fault: {status: '429'}\n", "rules[0].fault.status must be a number"),
+])
+def test_bad_rule_values_are_caught_when_loading(tmp_path, text, expected):
+    path = tmp_path / "dry.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=re.escape(expected)):
+        load_script(path)

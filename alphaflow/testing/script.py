@@ -103,6 +103,13 @@ class Rule:
             self.fault = Fault(**self.fault)
         if self.faults is not None:
             self.faults = [Fault(**f) if isinstance(f, dict) else f for f in self.faults]
+        if self.top_logprobs is not None:
+            if not isinstance(self.top_logprobs, dict) or not all(
+                    isinstance(token, str) and isinstance(logprob, int | float) and logprob <= 0
+                    for token, logprob in self.top_logprobs.items()):
+                raise ValueError("top_logprobs must map tokens to logprobs <= 0, e.g. {'4': -0.2, '5': -1.9}")
+        if self.latency_s < 0:
+            raise ValueError(f"latency_s must be >= 0, not {self.latency_s}")
         self._regex = re.compile(self.regex) if self.regex else None
         self._any_regex = re.compile(self.any_regex) if self.any_regex else None
 
@@ -274,14 +281,14 @@ def _rule_from_dict(raw: Any, source: str, index: int, lines: dict[str, int]) ->
         for text_key in ("response",):
             if values.get(text_key) is not None and not isinstance(values[text_key], str):
                 values[text_key] = str(values[text_key])
-        for number_key in ("latency_s",):
-            if number_key in values:
-                values[number_key] = float(values[number_key])
+        if "latency_s" in values:
+            values["latency_s"] = _number(values["latency_s"], f"{key}.latency_s")
         return Rule(**values)
     except re.error as error:
         raise UserError(f"{where}: {key}: invalid regex: {error}") from None
     except (TypeError, ValueError) as error:
-        raise UserError(f"{where}: {key}: {error}") from None
+        message = str(error) if str(error).startswith(key) else f"{key}: {error}"
+        raise UserError(f"{where}: {message}") from None
 
 
 def _fault(raw: Any, key: str) -> Fault:
@@ -291,4 +298,12 @@ def _fault(raw: Any, key: str) -> Fault:
     if unknown:
         expected = ", ".join(sorted(_FAULT_KEYS))
         raise ValueError(f"{key}.{unknown[0]}: unknown key (expected one of: {expected})")
-    return Fault(**raw)
+    numeric = ("status", "retry_after", "hang_s", "latency_s", "times")
+    numbers = {name: _number(raw[name], f"{key}.{name}") for name in numeric if raw.get(name) is not None}
+    return Fault(**{**raw, **numbers})
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where} must be a number, not {value!r}")
+    return value

@@ -177,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
         scripted._enter()
         try:
             self._chat(scripted, path, raw)
+        except Exception as error:  # a callable response that raised: say so instead of hanging up
+            self._error(500, f"scripted server: the script raised {type(error).__name__}: {error}",
+                        "server_error")
         finally:
             scripted._leave()
 
