@@ -19,6 +19,7 @@ import resource
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,104 @@ PYTHON_COMPILER = (
     "open(sys.argv[2],'wb').write(marshal.dumps(code))\n"
     "print('\\n'.join(site.getsitepackages()))\n"
 )
+
+# A fork server for Python tests: one `python3 -S` per solution loads the compiled solution once;
+# for each test it forks a pristine child (it never ran the solution itself) that takes the test's
+# pipes as stdin/stdout/stderr, sets its rlimits and runs the solution as __main__. That saves the
+# interpreter start-up per test. The server's own stdio are pipes too, so sys.stdin & co. behave as
+# they do for a program started on a pipe.
+# argv: CODE_FILE SOURCE_PATH SITE_DIRS CONTROL_FD CPU_SOFT CPU_HARD FSIZE STACK NPROC(-1: none) AS
+PYTHON_FORK_SERVER = """
+import builtins, marshal, os, resource, socket, sys
+def _quit(code=None):
+    raise SystemExit(code)
+builtins.exit = builtins.quit = _quit
+with open(sys.argv[1], 'rb') as _file:
+    _code = marshal.load(_file)
+sys.path[1:1] = [d for d in sys.argv[3].split(':') if d]
+_control = socket.socket(fileno=int(sys.argv[4]))
+_limits = [int(value) for value in sys.argv[5:11]]
+sys.argv = sys.argv[2:3]
+def _serve():
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(_control, 16, 3)
+        except OSError:
+            os._exit(0)
+        if not message or len(fds) != 3:
+            os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            for fd in fds:
+                os.close(fd)
+            _control.close()
+            cpu_soft, cpu_hard, fsize, stack, nproc, space = _limits
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+            if nproc >= 0:
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            resource.setrlimit(resource.RLIMIT_AS, (space, space))
+            return
+        for fd in fds:
+            os.close(fd)
+        _control.send(b'P%d' % pid)
+        _, status, usage = os.wait4(pid, 0)
+        _control.send(b'X%d %r %d' % (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss))
+def _run():
+    # Only a forked child gets here. The solution runs in a fresh __main__ module. At the end it
+    # does what a program can observe of an interpreter's exit (join threads, atexit, flush
+    # stdout/stderr) and leaves with os._exit: a full finalization of the copied interpreter costs
+    # ~7 ms of CPU per test, more than the rest of the test.
+    main = type(sys)('__main__')
+    main.__file__ = sys.argv[0]
+    main.__builtins__ = builtins
+    sys.modules['__main__'] = main
+    code = 0
+    try:
+        exec(_code, main.__dict__)
+    except SystemExit as stop:
+        if stop.code is None:
+            code = 0
+        elif isinstance(stop.code, int):
+            code = stop.code & 0xFF
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    threading = sys.modules.get('threading')
+    if threading is not None and hasattr(threading, '_shutdown'):
+        threading._shutdown()
+    import atexit
+    atexit._run_exitfuncs()
+    if not _flush_std():
+        code = 120  # what CPython returns when flushing stdout fails at exit
+    # As CPython's finalization does: drop __main__ and collect, so finalizers run while the
+    # globals they use still exist (fast-I/O templates flush their own buffers in __del__).
+    del main
+    sys.modules.pop('__main__', None)
+    import gc
+    gc.collect()
+    _flush_std()
+    os._exit(code)
+def _flush_std():
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not getattr(stream, 'closed', False):
+                stream.flush()
+        except Exception:
+            ok = ok and stream is not sys.stdout
+    return ok
+_serve()
+_run()
+"""
 
 _INT_TOKEN = re.compile(r"[+-]?\d+\Z")
 _NUMBER_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
@@ -360,52 +459,78 @@ class Sandbox:
         if self.drop_to is not None:
             os.chown(path, self.drop_to, self.drop_to)
 
-    def run(self, argv: list[str], stdin: bytes, limits: RunLimits) -> Outcome:
-        nproc = None if limits.processes is None else self.base_processes + limits.processes
+    def nproc(self, limits: RunLimits) -> int | None:
+        return None if limits.processes is None else self.base_processes + limits.processes
+
+    def spawn(self, argv: list[str], limits: RunLimits, stdio: tuple[int, int, int], **extra: object):
+        """Start ``argv`` in a new session under ``limits``, as the unprivileged user if we are root."""
+        nproc = self.nproc(limits)
 
         def set_limits() -> None:  # runs in the child between fork and exec
-            cpu = max(1, math.ceil(limits.cpu_s))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-            stack = min(limits.memory_bytes, _hard_limit(resource.RLIMIT_STACK))
-            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-            if nproc is not None:
-                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-            # Last: the forked child is still a copy of the runner, which may already be bigger than
-            # the limit; nothing may allocate between this and exec (which replaces the image).
-            space = limits.memory_bytes + ADDRESS_SPACE_MARGIN
-            resource.setrlimit(resource.RLIMIT_AS, (space, space))
+            apply_rlimits(limits, nproc)
 
         identity = {}
         if self.drop_to is not None:
             identity = {"user": self.drop_to, "group": self.drop_to, "extra_groups": []}
-        started = time.monotonic()
-        process = self.registry.spawn(
+        return self.registry.spawn(
             argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdin=stdio[0],
+            stdout=stdio[1],
+            stderr=stdio[2],
             cwd=self.workdir,
             env=self.env,
             start_new_session=True,
             preexec_fn=set_limits,
             close_fds=True,
             **identity,
+            **extra,
         )
+
+    def run(self, argv: list[str], stdin: bytes, limits: RunLimits) -> Outcome:
+        """Run one process to its end under ``limits``, feeding ``stdin``; its outcome."""
+        pipes = Pipes()
+        started = time.monotonic()
         try:
-            outcome = _supervise(process, stdin, limits, started)
+            process = self.spawn(argv, limits, pipes.child_ends())
+        except BaseException:
+            pipes.close_all()
+            raise
+        pipes.close_child_ends()
+        process.returncode = 0  # the runner reaps it with wait4 itself; Popen must never wait
+        outcome = None
+        try:
+            outcome = _supervise(process.pid, pipes, stdin, limits, started, ChildWaiter(process.pid))
         finally:
             _signal(process.pid, signal.SIGKILL, group=True)  # whatever it left in its group
+            if outcome is None:  # _supervise failed before reaping it
+                _reap_quietly(process.pid)
             self.registry.done(process.pid)
             self.registry.kill_strays()
-            for pipe in (process.stdin, process.stdout, process.stderr):
-                if pipe is not None and not pipe.closed:
-                    try:
-                        pipe.close()
-                    except OSError:
-                        pass
+            pipes.close_all()
         return outcome
+
+
+def apply_rlimits(limits: RunLimits, nproc: int | None) -> None:
+    """Set the rlimits of the calling process (a child about to exec or to run a test)."""
+    cpu = max(1, math.ceil(limits.cpu_s))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    stack = min(limits.memory_bytes, _hard_limit(resource.RLIMIT_STACK))
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    if nproc is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    # Last: a forked child is still a copy of its parent, which may be bigger than the limit;
+    # nothing may allocate between this and exec (which replaces the image).
+    space = limits.memory_bytes + ADDRESS_SPACE_MARGIN
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
+
+
+def _reap_quietly(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _hard_limit(kind: int) -> int:
@@ -413,66 +538,113 @@ def _hard_limit(kind: int) -> int:
     return hard if hard != resource.RLIM_INFINITY else 1 << 62
 
 
-def _supervise(process: subprocess.Popen[bytes], data: bytes, limits: RunLimits, started: float) -> Outcome:
+class Pipes:
+    """stdin/stdout/stderr pipes for one test: the child's ends go to the program, ours stay here."""
+
+    def __init__(self) -> None:
+        self.stdin_read, self.stdin_write = os.pipe()
+        self.stdout_read, self.stdout_write = os.pipe()
+        self.stderr_read, self.stderr_write = os.pipe()
+        self.open = {self.stdin_read, self.stdin_write, self.stdout_read, self.stdout_write}
+        self.open |= {self.stderr_read, self.stderr_write}
+
+    def child_ends(self) -> tuple[int, int, int]:
+        return self.stdin_read, self.stdout_write, self.stderr_write
+
+    def close(self, fd: int) -> None:
+        if fd in self.open:
+            self.open.discard(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close_child_ends(self) -> None:
+        for fd in self.child_ends():
+            self.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self.open):
+            self.close(fd)
+
+
+class ChildWaiter:
+    """Learns that our own child ended (pidfd where the kernel has it) and collects its rusage."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            self.fd: int | None = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            self.fd = None  # old kernel or gVisor: poll waitpid instead
+
+    def reap(self, blocking: bool) -> tuple[int, float, int] | None:
+        """(wait status, CPU seconds, peak RSS in KiB), or None while it is still running."""
+        pid, status, usage = os.wait4(self.pid, 0 if blocking else os.WNOHANG)
+        if pid == 0:
+            return None
+        return status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _supervise(pid: int, pipes: Pipes, data: bytes, limits: RunLimits, started: float, waiter) -> Outcome:
     """Feed stdin, read stdout/stderr with caps, enforce the wall clock, collect rusage."""
     outcome = Outcome()
     deadline = started + limits.wall_s
     selector = selectors.DefaultSelector()
-    assert process.stdin and process.stdout and process.stderr
-    stdin_fd, out_fd, err_fd = process.stdin.fileno(), process.stdout.fileno(), process.stderr.fileno()
+    stdin_fd, out_fd, err_fd = pipes.stdin_write, pipes.stdout_read, pipes.stderr_read
     for fd in (stdin_fd, out_fd, err_fd):
         os.set_blocking(fd, False)
     view, written = memoryview(data), 0
-    # Registered by flag, not by fd number: once stdin is closed its number may be reused (pidfd).
+    # Registered by flag, not by fd number: once stdin is closed its number may be reused.
     stdin_registered = bool(data)
     if data:
         selector.register(stdin_fd, selectors.EVENT_WRITE)
     else:
-        process.stdin.close()
+        pipes.close(stdin_fd)
     selector.register(out_fd, selectors.EVENT_READ)
     selector.register(err_fd, selectors.EVENT_READ)
-    try:
-        pidfd: int | None = os.pidfd_open(process.pid)
-        selector.register(pidfd, selectors.EVENT_READ)
-    except (OSError, AttributeError):
-        pidfd = None  # old kernel or gVisor: poll waitpid instead
-    status: int | None = None
+    waiter_fd = waiter.fd
+    if waiter_fd is not None:
+        selector.register(waiter_fd, selectors.EVENT_READ)
+    ended = False
 
     def close_stdin() -> None:
         nonlocal stdin_registered
         if stdin_registered:
             selector.unregister(stdin_fd)
             stdin_registered = False
-        if not process.stdin.closed:
-            try:
-                process.stdin.close()
-            except OSError:  # EPIPE on flush: the program closed its stdin early
-                pass
+        pipes.close(stdin_fd)
 
-    def reap(blocking: bool) -> bool:
-        nonlocal status
-        pid, wait_status, usage = os.wait4(process.pid, 0 if blocking else os.WNOHANG)
-        if pid == 0:
-            return False
-        status = wait_status
-        outcome.cpu_s = usage.ru_utime + usage.ru_stime
-        outcome.memory_kb = usage.ru_maxrss
+    def reap(blocking: bool) -> None:
+        nonlocal ended
+        done = waiter.reap(blocking)
+        if done is None:
+            return
+        ended = True
+        status, outcome.cpu_s, outcome.memory_kb = done
         outcome.wall_s = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(wait_status)  # so Popen never waits again
-        return True
+        if os.WIFSIGNALED(status):
+            outcome.signal = os.WTERMSIG(status)
+        else:
+            outcome.exit_code = os.WEXITSTATUS(status)
 
     try:
-        while status is None:
+        while not ended:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 outcome.wall_killed = True
-                _signal(process.pid, signal.SIGKILL, group=True)
+                _signal(pid, signal.SIGKILL, group=True)
                 reap(blocking=True)
                 break
-            timeout = remaining if pidfd is not None else min(remaining, 0.005)
+            timeout = remaining if waiter_fd is not None else min(remaining, 0.005)
             for key, _ in selector.select(timeout):
                 fd = key.fd
-                if fd == pidfd:
+                if fd == waiter_fd:
                     reap(blocking=True)
                 elif stdin_registered and fd == stdin_fd:
                     try:
@@ -483,19 +655,19 @@ def _supervise(process: subprocess.Popen[bytes], data: bytes, limits: RunLimits,
                         written = len(view)
                     if written >= len(view):
                         close_stdin()
-                else:
+                elif fd in (out_fd, err_fd):
                     _read_into(fd, out_fd, outcome, limits, selector)
-            if outcome.output_exceeded:
-                _signal(process.pid, signal.SIGKILL, group=True)
+            if outcome.output_exceeded and not ended:
+                _signal(pid, signal.SIGKILL, group=True)
                 reap(blocking=True)
                 break
-            if pidfd is None and status is None:
+            if waiter_fd is None and not ended:
                 reap(blocking=False)
         # The program is gone: kill what it left in its group and drain what is still buffered.
-        _signal(process.pid, signal.SIGKILL, group=True)
+        _signal(pid, signal.SIGKILL, group=True)
         close_stdin()
-        if pidfd is not None:
-            selector.unregister(pidfd)
+        if waiter_fd is not None:
+            selector.unregister(waiter_fd)
         drain_end = time.monotonic() + DRAIN_S
         while len(selector.get_map()) and not outcome.output_exceeded:
             remaining = drain_end - time.monotonic()
@@ -505,14 +677,113 @@ def _supervise(process: subprocess.Popen[bytes], data: bytes, limits: RunLimits,
                 _read_into(key.fd, out_fd, outcome, limits, selector)
     finally:
         selector.close()
-        if pidfd is not None:
-            os.close(pidfd)
-    if status is not None:
-        if os.WIFSIGNALED(status):
-            outcome.signal = os.WTERMSIG(status)
-        else:
-            outcome.exit_code = os.WEXITSTATUS(status)
+        waiter.close()
     return outcome
+
+
+class ForkServerLost(Exception):
+    """The fork server died or answered nonsense: the test is rerun the classic way."""
+
+
+class ForkServer:
+    """The runner's side of PYTHON_FORK_SERVER: start it once, run tests through it."""
+
+    def __init__(self, sandbox: Sandbox, program: Program, limits: RunLimits) -> None:
+        self.sandbox = sandbox
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        nproc = sandbox.nproc(limits)
+        cpu = max(1, math.ceil(limits.cpu_s))
+        child_limits = [
+            cpu,
+            cpu + 1,
+            limits.file_bytes,
+            min(limits.memory_bytes, _hard_limit(resource.RLIMIT_STACK)),
+            -1 if nproc is None else nproc,
+            limits.memory_bytes + ADDRESS_SPACE_MARGIN,
+        ]
+        code_file, source_path, site_dirs = program.argv[4:7]
+        argv = [
+            *program.argv[:3],
+            PYTHON_FORK_SERVER,
+            code_file,
+            source_path,
+            site_dirs,
+            str(theirs.fileno()),
+        ]
+        argv += [str(value) for value in child_limits]
+        # The server itself: the tests' limits (its stack limit sizes the children's stack room)
+        # except CPU, which it spends only on forking.
+        own = RunLimits(
+            cpu_s=3600.0,
+            wall_s=0.0,
+            memory_bytes=limits.memory_bytes,
+            output_bytes=0,
+            keep_stdout=0,
+            keep_stderr=0,
+            processes=limits.processes,
+            file_bytes=limits.file_bytes,
+        )
+        self.stdio = Pipes()
+        try:
+            self.process = sandbox.spawn(argv, own, self.stdio.child_ends(), pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+            self.stdio.close_child_ends()
+        self.process.returncode = 0  # reaped in close(), never by Popen
+        self.stdio.close(self.stdio.stdin_write)  # its own stdin: a pipe at EOF
+
+    def run(self, stdin: bytes, limits: RunLimits) -> Outcome:
+        pipes = Pipes()
+        started = time.monotonic()
+        pid = None
+        outcome = None
+        try:
+            try:
+                socket.send_fds(self.control, [b"R"], list(pipes.child_ends()))
+                pipes.close_child_ends()
+                answer = self.control.recv(64)
+            except OSError as error:
+                raise ForkServerLost(str(error)) from None
+            if not answer.startswith(b"P"):
+                raise ForkServerLost(f"unexpected answer {answer[:20]!r}")
+            pid = int(answer[1:])
+            outcome = _supervise(pid, pipes, stdin, limits, started, ServerWaiter(self.control))
+        finally:
+            if pid is not None:
+                _signal(pid, signal.SIGKILL, group=True)
+            self.sandbox.registry.kill_strays()
+            pipes.close_all()
+        return outcome
+
+    def close(self) -> None:
+        self.control.close()  # the server reads EOF and exits
+        _reap_quietly(self.process.pid)
+        _signal(self.process.pid, signal.SIGKILL, group=True)
+        self.sandbox.registry.done(self.process.pid)
+        self.stdio.close_all()
+
+
+class ServerWaiter:
+    """Learns from the fork server that a test's process ended, with its rusage."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.fd: int | None = control.fileno()
+
+    def reap(self, blocking: bool) -> tuple[int, float, int] | None:
+        try:
+            message = self.control.recv(128, 0 if blocking else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise ForkServerLost(str(error)) from None
+        if not message.startswith(b"X"):
+            raise ForkServerLost(f"unexpected answer {message[:20]!r}")
+        status, cpu, peak = message[1:].split()
+        return int(status), float(cpu), int(peak)
+
+    def close(self) -> None:
+        self.fd = None  # the control socket belongs to the ForkServer
 
 
 def _read_into(
@@ -604,11 +875,12 @@ def _text(data: bytes | bytearray, keep: int) -> tuple[str, bool]:
 class Program:
     """A compiled program: the compile step's report and the command that runs it."""
 
-    def __init__(self, *, ok: bool, output: str, seconds: float, argv: list[str]) -> None:
+    def __init__(self, *, ok: bool, output: str, seconds: float, argv: list[str], language: str) -> None:
         self.ok = ok
         self.output = output
         self.seconds = seconds
         self.argv = argv
+        self.language = language
 
 
 def python_for_solutions() -> str:
@@ -670,7 +942,9 @@ def compile_program(
         site_dirs = bytes(outcome.stdout).decode("utf-8", "replace").split("\n")
         run_argv.append(":".join(path for path in site_dirs if path and os.path.isdir(path)))
         message = ""
-    return Program(ok=ok, output=message[:keep], seconds=round(outcome.wall_s, 4), argv=run_argv)
+    return Program(
+        ok=ok, output=message[:keep], seconds=round(outcome.wall_s, 4), argv=run_argv, language=language
+    )
 
 
 def sandbox_processes(limits: dict) -> int | None:
@@ -708,6 +982,11 @@ class Judge:
         self.keep = int(request.get("keep_bytes", 4096))
         self.checker_program: Program | None = None
         self.stop = threading.Event()
+        # Python tests go through fork servers (one per concurrent test) unless the request says not to.
+        self.use_fork_server = bool(request.get("python_fork_server", True))
+        self.servers_lock = threading.Lock()
+        self.idle_servers: list[ForkServer] = []
+        self.all_servers: list[ForkServer] = []
 
     def run_test(self, index: int, test: dict, program: Program) -> dict:
         if self.stop.is_set():
@@ -717,7 +996,7 @@ class Judge:
         output_bytes = int(self.limits["output_bytes"])
         limits = _run_limits(self.limits, keep_stdout=output_bytes, keep_stderr=self.keep)
         stdin = str(test.get("input") or "").encode("utf-8")
-        outcome = self.sandbox.run(program.argv, stdin, limits)
+        outcome = self.run_program(program, stdin, limits)
         stdout, truncated = _text(outcome.stdout, output_bytes if raw_output else self.keep)
         stderr, stderr_truncated = _text(outcome.stderr, self.keep)
         result = {
@@ -741,6 +1020,39 @@ class Judge:
             if request_stops(self.request):
                 self.stop.set()
         return result
+
+    def run_program(self, program: Program, stdin: bytes, limits: RunLimits) -> Outcome:
+        """One test's process: through a Python fork server when possible, else started afresh."""
+        if program.language == "python" and self.use_fork_server:
+            server = self.take_server(program, limits)
+            if server is not None:
+                try:
+                    outcome = server.run(stdin, limits)
+                except ForkServerLost:
+                    server.close()
+                    self.use_fork_server = False  # this and the next tests run the classic way
+                else:
+                    with self.servers_lock:
+                        self.idle_servers.append(server)
+                    return outcome
+        return self.sandbox.run(program.argv, stdin, limits)
+
+    def take_server(self, program: Program, limits: RunLimits) -> ForkServer | None:
+        with self.servers_lock:
+            if self.idle_servers:
+                return self.idle_servers.pop()
+        try:
+            server = ForkServer(self.sandbox, program, limits)
+        except OSError:
+            self.use_fork_server = False
+            return None
+        with self.servers_lock:
+            self.all_servers.append(server)
+        return server
+
+    def close_servers(self) -> None:
+        for server in self.all_servers:
+            server.close()
 
     def check(self, test: dict, actual: str, index: int) -> tuple[str, str] | None:
         kind = self.checker.get("kind", "tokens")
@@ -919,7 +1231,11 @@ def judge(request: dict) -> dict:
         }
     workdir = tempfile.mkdtemp(prefix="alphaflow-judge-")
     try:
-        result = Judge(request, Sandbox(workdir)).judge()
+        judging = Judge(request, Sandbox(workdir))
+        try:
+            result = judging.judge()
+        finally:
+            judging.close_servers()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["runner"] = runner_info()

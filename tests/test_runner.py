@@ -398,3 +398,60 @@ def test_a_bad_request_is_answered_with_se() -> None:
     )
     answer = json.loads(done.stdout)
     assert done.returncode == 2 and answer["verdict"] == "SE" and "tests[0]" in answer["error"]
+
+
+# --- the Python fork server (one interpreter start per solution, one fork per test) --------------------
+
+FAST_IO_TEMPLATE = """
+import os, sys
+from io import BytesIO, IOBase
+
+class FastIO(IOBase):
+    def __init__(self, fd):
+        self._fd = fd
+        self.buffer = BytesIO()
+        self.write = lambda s: self.buffer.write(s.encode())  # a cycle: only the GC frees it
+
+    def flush(self):
+        os.write(self._fd, self.buffer.getvalue())
+        self.buffer.truncate(0)
+
+out = FastIO(1)
+out.write(sys.stdin.readline().strip() + " ok\\n")
+"""
+
+
+@pytest.mark.parametrize("fork_server", [True, False])
+def test_python_exit_semantics(fork_server: bool) -> None:
+    """What a program observes of the interpreter's exit is the same with and without the fork server."""
+    mode = {"python_fork_server": fork_server}
+    # An I/O object flushed only by its finalizer (a common fast-I/O template).
+    assert one("python", FAST_IO_TEMPLATE, stdin="7\n", expected="7 ok", **mode)["verdict"] == "AC"
+    # Closing sys.stdout itself.
+    source = "import sys\nwith sys.stdout as out:\n    print(42, file=out)"
+    assert one("python", source, expected="42", **mode)["verdict"] == "AC"
+    # atexit handlers and non-daemon threads still run after the main code.
+    source = (
+        "import atexit, threading, time\n"
+        "atexit.register(lambda: print('at exit'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.05), print('thread'))).start()\n"
+        "print('main')"
+    )
+    assert one("python", source, expected="main thread at exit", **mode)["verdict"] == "AC"
+    # sys.exit with a message: exit code 1, message on stderr.
+    result = one("python", "import sys\nsys.exit('bad input')", **mode)
+    assert (result["verdict"], result["test"]["exit_code"]) == ("RE", 1)
+    assert "bad input" in result["test"]["stderr"]
+
+
+def test_each_test_starts_from_a_fresh_interpreter_state() -> None:
+    source = (
+        "import os, random, sys\n"
+        "print(os.environ.get('SEEN', 'fresh'), getattr(sys, 'seen', 'fresh'), random.random())\n"
+        "os.environ['SEEN'] = 'stale'\n"
+        "sys.seen = 'stale'"
+    )
+    result = judge("python", source, [{"input": "", "output": None}] * 3, limits=FAST)
+    lines = [t["stdout"].split() for t in result["tests"]]
+    assert [line[:2] for line in lines] == [["fresh", "fresh"]] * 3
+    assert len({line[2] for line in lines}) == 3  # random is seeded afresh in every test
