@@ -390,3 +390,25 @@ def test_trace_show_skips_lines_that_are_not_events(tmp_path):
     console = Console(record=True, width=120)
     print_summary(events, console, title="t")
     assert "python" in console.export_text()
+
+
+def test_trace_summary_survives_hostile_fields(tmp_path):
+    from rich.console import Console
+
+    from alphaflow.engine.traceview import print_summary
+
+    events = [
+        {
+            "event": "step_end",
+            "path": "[red]x[/red]",
+            "kind": "[bold]",
+            "status": "[/]",
+            "duration_s": "slow",
+        },
+        {"event": "model_call", "prompt_tokens": "many", "cost_usd": "free", "error": "[/oops]"},
+        {"event": "flow_end", "flow": "[/]", "status": "ok", "duration_s": 1},
+    ]
+    console = Console(record=True, width=200)
+    print_summary(events, console, title="t")
+    text = console.export_text()
+    assert "[red]x[/red]" in text and "[/oops]" in text

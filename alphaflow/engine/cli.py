@@ -211,10 +211,12 @@ def _report_partial(error: Exception, as_json: bool) -> None:
 
 def _print_result(result: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.pretty import Pretty
 
     console = Console()
     for name, value in result.outputs.items():
+        name = escape(str(name))
         if isinstance(value, str) and "\n" in value:
             console.print(f"[bold]{name}[/bold]:")
             console.print(value, markup=False, highlight=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from alphaflow.errors import UserError
@@ -45,6 +46,20 @@ def load_events(path: Path) -> list[dict[str, Any]]:
     ]  # JSON lines that are not events are skipped
 
 
+def _seconds(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def summarize(events: list[dict[str, Any]]) -> TraceSummary:
     summary = TraceSummary()
     for event in events:
@@ -58,8 +73,8 @@ def summarize(events: list[dict[str, Any]]) -> TraceSummary:
         elif kind == "model_call":
             summary.calls += 1
             summary.cached_calls += bool(event.get("cached"))
-            summary.prompt_tokens += int(event.get("prompt_tokens") or 0)
-            summary.completion_tokens += int(event.get("completion_tokens") or 0)
+            summary.prompt_tokens += _count(event.get("prompt_tokens"))
+            summary.completion_tokens += _count(event.get("completion_tokens"))
             cost = event.get("cost_usd")
             if cost is None and not event.get("cached") and not event.get("error"):
                 summary.unknown_cost_calls += 1
@@ -73,9 +88,8 @@ def summarize(events: list[dict[str, Any]]) -> TraceSummary:
 def print_summary(events: list[dict[str, Any]], console: Console, title: str) -> None:
     summary = summarize(events)
     for flow in summary.flows:
-        console.print(
-            f"flow [bold]{flow.get('flow')}[/bold]: {flow.get('status')} in {flow.get('duration_s')} s"
-        )
+        status = escape(f"{flow.get('status')} in {flow.get('duration_s')} s")
+        console.print(f"flow [bold]{escape(str(flow.get('flow')))}[/bold]: {status}")
     table = Table(title=title, show_lines=False)
     for column in ("step", "kind", "status", "seconds", "attempts"):
         table.add_column(column, justify="right" if column in ("seconds", "attempts") else "left")
@@ -83,11 +97,11 @@ def print_summary(events: list[dict[str, Any]], console: Console, title: str) ->
         status = str(step.get("status"))
         style = {"ok": "green", "skipped": "dim", "continued": "yellow", "failed": "red"}.get(status, "")
         table.add_row(
-            str(step.get("path")),
-            str(step.get("kind")),
-            f"[{style}]{status}[/{style}]" if style else status,
-            f"{float(step.get('duration_s') or 0):.3f}",
-            str(step.get("attempts", 1)),
+            escape(str(step.get("path"))),
+            escape(str(step.get("kind"))),
+            f"[{style}]{status}[/{style}]" if style else escape(status),
+            f"{_seconds(step.get('duration_s')):.3f}",
+            escape(str(step.get("attempts", 1))),
         )
     console.print(table)
     cost = f"${summary.cost_usd:.4f}"
@@ -98,7 +112,7 @@ def print_summary(events: list[dict[str, Any]], console: Console, title: str) ->
         f"tokens: {summary.prompt_tokens} prompt + {summary.completion_tokens} completion, cost: {cost}"
     )
     for error in summary.step_errors + summary.model_errors:
-        console.print(f"[red]error[/red] {error}", markup=True, highlight=False)
+        console.print(f"[red]error[/red] {escape(error)}", highlight=False)
 
 
 _CSS = """
@@ -142,7 +156,7 @@ def render_html(events: list[dict[str, Any]], title: str) -> str:
         parts.append(
             f"<tr><td>{esc(str(step.get('path')))}</td><td>{esc(str(step.get('kind')))}</td>"
             f"<td class='{esc(status)}'>{esc(status)}</td>"
-            f"<td>{float(step.get('duration_s') or 0):.3f}</td></tr>"
+            f"<td>{_seconds(step.get('duration_s')):.3f}</td></tr>"
         )
     parts.append("</table><h2>Events</h2>")
     for event in events:
