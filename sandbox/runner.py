@@ -57,6 +57,10 @@ ADDRESS_SPACE_MARGIN = 64 << 20
 MLE_NEAR_FRACTION = 0.9
 # Seconds the wall-clock backstop grants beyond wall_factor x time limit (process start-up).
 WALL_GRACE_S = 0.5
+# A program still runnable at the backstop but starved of CPU by a loaded machine gets more wall
+# time, up to this many times the backstop: TLE is judged on CPU time, not on the machine's load.
+STARVED_WALL_FACTOR = 4
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # How long to drain pipes after the program exited (a leftover child may still hold them).
 DRAIN_S = 0.2
 
@@ -595,6 +599,7 @@ def _supervise(pid: int, pipes: Pipes, data: bytes, limits: RunLimits, started: 
     """Feed stdin, read stdout/stderr with caps, enforce the wall clock, collect rusage."""
     outcome = Outcome()
     deadline = started + limits.wall_s
+    last_deadline = started + limits.wall_s * STARVED_WALL_FACTOR
     selector = selectors.DefaultSelector()
     stdin_fd, out_fd, err_fd = pipes.stdin_write, pipes.stdout_read, pipes.stderr_read
     for fd in (stdin_fd, out_fd, err_fd):
@@ -636,6 +641,9 @@ def _supervise(pid: int, pipes: Pipes, data: bytes, limits: RunLimits, started: 
     try:
         while not ended:
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and time.monotonic() < last_deadline and _starved(pid, limits.cpu_s):
+                deadline += max(limits.cpu_s, 0.5)  # busy but starved by a loaded machine: not a sleeper
+                continue
             if remaining <= 0:
                 outcome.wall_killed = True
                 _signal(pid, signal.SIGKILL, group=True)
@@ -784,6 +792,18 @@ class ServerWaiter:
 
     def close(self) -> None:
         self.fd = None  # the control socket belongs to the ForkServer
+
+
+def _starved(pid: int, cpu_limit_s: float) -> bool:
+    """Whether ``pid`` is runnable (state R) yet has used less CPU than the limit: on a loaded
+    machine it waits for a core, unlike a program that sleeps or blocks (state S or D)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return fields[0] == b"R" and cpu_s < cpu_limit_s
 
 
 def _read_into(
