@@ -359,3 +359,13 @@ def test_binary_flow_and_prompt_files_are_reported_not_raised(tmp_path):
     path = write(tmp_path, "name: x\nsteps:\n  - {id: a, kind: llm, prompt_file: p.j2}\n")
     [problem] = problems_of(path)
     assert problem.startswith("flow.yaml:3:37 steps[0].prompt_file: cannot read prompt file")
+
+
+def test_show_and_run_print_flow_text_that_looks_like_markup_as_is():
+    flow = FLOWS / "markup.yaml"
+    shown = run_cli("flows", "show", str(flow))
+    assert shown.returncode == 0, shown.stderr
+    assert "[/bold] breaks [red]markup" in shown.stdout and "['[/y]']" in shown.stdout
+    ran = run_cli("run", str(flow))
+    assert ran.returncode == 0, ran.stderr
+    assert '["[/]"]' in ran.stdout

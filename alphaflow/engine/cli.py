@@ -72,6 +72,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def list_command(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from alphaflow.engine.show import builtin_flows
@@ -88,7 +89,7 @@ def list_command(args: argparse.Namespace) -> int:
     for name, description, path in flows:
         short = description.split(". ")[0].rstrip(".")
         short = short if len(short) <= 100 else short[:97] + "..."
-        table.add_row(name, str(path.relative_to(flows_dir())), short)
+        table.add_row(escape(name), escape(str(path.relative_to(flows_dir()))), escape(short))
     Console().print(table)
     return 0
 

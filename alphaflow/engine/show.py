@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.markup import escape as e
 from rich.tree import Tree
 
 from alphaflow.engine import spec as S
@@ -77,21 +78,21 @@ def _label(flow: Flow, step: S.AnyStep) -> str:
     if isinstance(step, S.LlmStep):
         label += f" -> {step.output.format}"
         if step.samples != 1:
-            label += f" x{step.samples}"
+            label += e(f" x{step.samples}")
     elif isinstance(step, S.PythonStep):
-        label += f" {step.function}"
+        label += e(f" {step.function}")
     elif isinstance(step, S.FlowStep):
-        label += f" {step.flow}"
+        label += e(f" {step.flow}")
     elif isinstance(step, S.LoopStep):
-        label += f" (max {step.max_iterations}" + (f", until {step.until}" if step.until else "") + ")"
+        label += e(f" (max {step.max_iterations}" + (f", until {step.until}" if step.until else "") + ")")
     elif isinstance(step, S.MapStep):
         source = f"over {step.over}" if step.over else f"count {step.count}"
-        label += f" ({source} as {step.as_}, concurrency {step.concurrency})"
+        label += e(f" ({source} as {step.as_}, concurrency {step.concurrency})")
     if step.when:
-        label += f" [yellow]when {step.when}[/yellow]"
+        label += f" [yellow]when {e(step.when)}[/yellow]"
     names = sorted(_step_reads(flow, step))
     if names:
-        label += f" [dim]reads {', '.join(names)}[/dim]"
+        label += f" [dim]reads {e(', '.join(names))}[/dim]"
     return label
 
 
@@ -103,22 +104,22 @@ def _add_steps(tree: Tree, flow: Flow, steps: list[S.AnyStep]) -> None:
             _add_steps(branch, flow, body)
         called = flow.calls.get(step.id) if isinstance(step, S.FlowStep) else None
         if called is not None:  # validated flows have no cycles, so this ends
-            _add_steps(branch.add(f"[dim]flow {called.name}[/dim]"), called, called.spec.steps)
+            _add_steps(branch.add(f"[dim]flow {e(called.name)}[/dim]"), called, called.spec.steps)
 
 
 def flow_tree(flow: Flow) -> Tree:
-    tree = Tree(f"[bold]{flow.name}[/bold] [dim]{flow.path}[/dim]")
+    tree = Tree(f"[bold]{e(flow.name)}[/bold] [dim]{e(str(flow.path))}[/dim]")
     if flow.spec.description:
-        tree.add(" ".join(flow.spec.description.split()))
+        tree.add(e(" ".join(flow.spec.description.split())))
     if flow.spec.inputs:
         inputs = tree.add("[bold]inputs[/bold]")
         for name, declared in flow.spec.inputs.items():
             default = "" if declared.required else f" = {declared.default!r}"
-            inputs.add(f"{name}: {declared.type}{default}")
+            inputs.add(e(f"{name}: {declared.type}{default}"))
     _add_steps(tree.add("[bold]steps[/bold]"), flow, flow.spec.steps)
     if flow.spec.outputs:
         outputs = tree.add("[bold]outputs[/bold]")
         for name, value in flow.spec.outputs.items():
             names = sorted(reads(value))
-            outputs.add(f"{name} [dim]reads {', '.join(names) or '-'}[/dim]")
+            outputs.add(f"{e(name)} [dim]reads {e(', '.join(names) or '-')}[/dim]")
     return tree
