@@ -95,3 +95,15 @@ async def test_command_env_carries_no_host_secret(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
     result = await local.run(["env"])
     assert b"sk-test" not in result.stdout and b"OPENAI" not in result.stdout
+
+
+async def test_a_broken_runner_is_SE_after_one_retry(tmp_path) -> None:
+    # A runner that answers garbage stands for a sandbox fault: the solution must not be blamed.
+    broken = tmp_path / "runner.py"
+    broken.write_text("import sys\nsys.stdin.read()\nprint('Segmentation fault')\n")
+    sandbox = LocalSandbox(pool_size=1, warn=False)
+    sandbox.runner_path = broken
+    async with sandbox:
+        result = await sandbox.judge(SUM, "python", SUM_TESTS)
+    assert (result.verdict, result.passed, result.attempts) == ("SE", 0, 2)
+    assert "not JSON" in result.message
