@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "alphaflow.solve.cli",  # solve
     "alphaflow.engine.cli",  # run, flows, trace
     "alphaflow.models.cli",  # cache
+    "alphaflow.testing.cli",  # scripted-server
     "alphaflow.sandbox.cli",  # sandbox
     "alphaflow.bench.cli",  # bench
     "alphaflow.judge.cli",  # judge, eval

@@ -252,3 +252,38 @@ def test_bad_rule_values_are_caught_when_loading(tmp_path, text, expected):
     path.write_text(text)
     with pytest.raises(UserError, match=re.escape(expected)):
         load_script(path)
+
+
+def test_scripted_server_command_serves_a_script_until_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "dry.yaml"
+    path.write_text(SCRIPT)
+    command = [sys.executable, "-m", "alphaflow", "scripted-server", str(path), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        reply = openai.OpenAI(base_url=url, api_key="k", max_retries=0).chat.completions.create(
+            model="scripted", messages=[{"role": "user", "content": "x"}],
+            extra_headers={"X-Alphaflow-Step": "reflect"})
+        assert reply.choices[0].message.content == "- the input is one integer\n"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "step=reflect" in stderr and "rule=rules[0] status=200" in stderr
+
+
+def test_scripted_server_command_checks_and_reports_bad_scripts(tmp_path, capsys):
+    from alphaflow.cli import main
+
+    path = tmp_path / "dry.yaml"
+    path.write_text(SCRIPT)
+    assert main(["scripted-server", str(path), "--check"]) == 0
+    assert "3 rules, a default answer" in capsys.readouterr().out
+    path.write_text("rules:\n  - step: a\n    respons: x\n")
+    assert main(["scripted-server", str(path), "--check"]) == 2
+    assert "dry.yaml:2: rules[0].respons: unknown key" in capsys.readouterr().err
