@@ -369,3 +369,11 @@ def test_show_and_run_print_flow_text_that_looks_like_markup_as_is():
     ran = run_cli("run", str(flow))
     assert ran.returncode == 0, ran.stderr
     assert '["[/]"]' in ran.stdout
+
+
+def test_cli_validate_accepts_a_folder_of_flows():
+    result = run_cli("flows", "validate", str(flows_dir()))
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.endswith("direct.yaml: ok") for line in lines)
+    assert all(line.endswith(": ok") for line in lines)

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flows = subparsers.add_parser("flows", help="validate, list and show flows")
     flows_sub = flows.add_subparsers(dest="flows_command", metavar="COMMAND", required=True)
     validate = flows_sub.add_parser("validate", help="check flow files; every problem as file:line:col")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="flow files, or folders of them")
     validate.set_defaults(func=validate_command)
     listing = flows_sub.add_parser("list", help="the built-in flows")
     listing.add_argument("--json", action="store_true")
@@ -57,10 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- flows -----------------------------------------------------------------------------------------
 def validate_command(args: argparse.Namespace) -> int:
     from alphaflow.engine.loader import validate_flow
+    from alphaflow.engine.show import builtin_flows
 
+    files: list[Path] = []
+    for given in args.files:
+        path = Path(given)
+        # A folder: every flow file in it (YAML files with `steps`; prompts and data are skipped).
+        files += [found for _, _, found in builtin_flows(path)] if path.is_dir() else [path]
     failed = False
-    for file in args.files:
-        problems = validate_flow(Path(file))
+    for file in files:
+        problems = validate_flow(file)
         if problems:
             failed = True
             for problem in problems:

@@ -223,6 +223,10 @@ class _FileCheck:
             return f"missing field 'kind' (one of: {', '.join(S.STEP_KINDS)})"
         if kind == "string_pattern_mismatch" and path and path[-1] == "id":
             return f"'{item['input']}' is not a valid id (letters, digits and _, not starting with a digit)"
+        if kind == "string_pattern_mismatch" and path == ("name",):
+            return f"flow name '{item['input']}' may only use letters, digits and _ . / -"
+        if kind == "string_pattern_mismatch" and path and path[-1] == "as":
+            return f"'{item['input']}' is not a valid name (letters, digits and _, not starting with a digit)"
         if kind == "string_pattern_mismatch" and path and path[-1] == "function":
             return f"'{item['input']}' is not of the form package.module:function"
         message = item["msg"]
