@@ -180,3 +180,11 @@ def test_reflection_prefers_the_validated_one_and_gives_text_bullets() -> None:
         "tests_explanations": [],
     }
     assert glue.reflection(None, original)["self_reflection"] == "- a"
+
+
+def test_missing_code_is_a_failure_and_never_replaces_a_program() -> None:
+    nothing = glue.keep_closer(None, None, None)
+    assert nothing["code"] == "" and nothing["failure"]["verdict"] == "no code"
+    wrong = glue.keep_closer(nothing, "print(0)", judged("WA"))
+    assert wrong["code"] == "print(0)"
+    assert glue.keep_closer(wrong, None, None)["code"] == "print(0)"

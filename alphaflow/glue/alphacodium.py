@@ -133,10 +133,22 @@ def _as_stream(value: Any) -> str:
 
 
 def candidate(code: Any, judge: Judge) -> dict[str, Any]:
-    """Code with its public-test standing (``passed``/``total``/``verdict``)."""
+    """Code with its public-test standing (``passed``/``total``/``verdict``, the first ``failure``).
+
+    No usable code (the model's answer could not be used) is a failure too, so retries go on.
+    """
+    if not isinstance(code, str) or not code.strip():
+        missing = {
+            "verdict": "no code",
+            "input": "",
+            "expected": "",
+            "actual": "",
+            "error": "the answer held no usable program",
+        }
+        return {"code": "", "verdict": "no code", "passed": 0, "total": 0, "failure": missing}
     judge = judge or {}
     return {
-        "code": code if isinstance(code, str) else "",
+        "code": code,
         "verdict": judge.get("verdict") or "not judged",
         "passed": int(judge.get("passed") or 0),
         "total": int(judge.get("total") or 0),
