@@ -74,3 +74,10 @@ def test_stats_of_a_missing_cache_do_not_create_it(tmp_path, capsys):
     path.write_bytes(b"garbage" * 100)
     assert main(["cache", "stats", "--path", str(path)]) == 2
     assert "cannot be used" in capsys.readouterr().err
+
+
+def test_importing_the_model_layer_does_not_import_litellm():
+    code = ("import sys, alphaflow.models, alphaflow.models.cli, alphaflow.testing, alphaflow.cli\n"
+            "alphaflow.cli.build_parser()\n"
+            "assert 'litellm' not in sys.modules, 'litellm imported eagerly'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
