@@ -302,3 +302,23 @@ async def test_budget_stops_the_run_even_under_on_error_continue(tmp_path, scrip
     partial = caught.value.partial  # what the run finished before it stopped
     assert partial.calls == made
     assert sum(record.status == "ok" for record in partial.steps.values()) == made
+
+
+async def test_logprobs_with_top_alternatives_reach_the_server_and_the_result(tmp_path, scripted_server):
+    server = scripted_server([{"step": "score", "response": "4", "top_logprobs": {"4": -0.2, "5": -1.9}}])
+    flow = write_flow(
+        tmp_path,
+        """
+        name: scored
+        steps:
+          - {id: score, kind: llm, user: "Score it 1-5.", logprobs: 2}
+        outputs: {score: "{{ score }}"}
+        """,
+    )
+    result = await run(flow, server)
+    score = result.outputs["score"]
+    assert score["value"] == "4"
+    [request] = server.calls("score")
+    assert request.body.get("logprobs") is True and request.body.get("top_logprobs") == 2
+    first_token = score["logprobs"][0][0]
+    assert {alt["token"] for alt in first_token["top_logprobs"]} >= {"4", "5"}

@@ -64,7 +64,7 @@ class LlmStep(StepBase):
     samples: Annotated[int, Field(ge=1, le=1024)] | Template = 1
     output: OutputFormat = OutputFormat()
     repair_attempts: int = Field(2, ge=0, le=10)
-    logprobs: bool = False
+    logprobs: bool | Annotated[int, Field(ge=0, le=20)] = False  # true, or how many top alternatives
 
     @model_validator(mode="after")
     def _one_user_prompt(self) -> LlmStep:
