@@ -392,3 +392,31 @@ def test_answer_that_stays_malformed_stops_the_run_with_the_step_named(
     assert exit_code == 1 and report == {}
     assert "step 'reflect' failed" in err and "trace kept" in err
     assert calls_per_step(server) == {"reflect": 3}  # the answer and two re-asks, nothing after
+
+
+def test_prose_instead_of_code_is_a_failed_attempt_and_the_next_solution_is_tried(
+    scripted_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tests = "```yaml\ntests:\n  - input: |\n      3\n      1 2 3\n    output: '1'\n```"
+    rules = plain_rules(MAKES_SOLUTION, tests)
+    rules[-1] = {
+        "step": "*initial_code",
+        "responses": ["Sorry, I cannot write that program.", fenced("python", MAKES_SOLUTION)],
+    }
+    server = scripted_server(rules)
+    exit_code, report, _ = solve(
+        capsys,
+        server,
+        str(EXAMPLES / "problems" / "makes_and_the_product.md"),
+        "--set",
+        "double_validation=false",
+        tmp_path=tmp_path,
+    )
+    assert exit_code == 0 and report["public"]["verdict"] == "AC"
+    assert calls_per_step(server)["initial_code"] == 2 and calls_per_step(server)["analyse_public"] == 0
+    judged = [
+        e["output"]["verdict"]
+        for e in read_trace(tmp_path / "trace.jsonl")
+        if e["event"] == "step_end" and e["path"].endswith("initial_judge") and e["output"]
+    ]
+    assert judged[0] != "AC" and judged[-1] == "AC"
