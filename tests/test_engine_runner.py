@@ -412,3 +412,25 @@ def test_trace_summary_survives_hostile_fields(tmp_path):
     print_summary(events, console, title="t")
     text = console.export_text()
     assert "[red]x[/red]" in text and "[/oops]" in text
+
+
+async def test_errors_inside_expressions_are_step_failures_not_crashes(tmp_path):
+    flow = write_flow(
+        tmp_path,
+        """
+        name: type_errors
+        inputs: {n: {type: any, default: null}}
+        steps:
+          - {id: cmp, kind: python, function: "engine_glue:echo", when: "inputs.n > 1", on_error: continue}
+          - {id: add, kind: python, function: "engine_glue:echo", args: {v: "{{ inputs.n + 1 }}"},
+             on_error: continue}
+          - {id: call, kind: flow, flow: child.yaml, inputs: {word: "{{ 3 }}"}, on_error: continue}
+        outputs: {cmp: "{{ cmp }}", add: "{{ add }}", call: "{{ call }}"}
+        """,
+    )
+    (tmp_path / "child.yaml").write_text((FLOWS / "child.yaml").read_text())
+    result = await run_flow(flow, {})
+    assert result.outputs == {"cmp": None, "add": None, "call": None}
+    assert [error.split(":")[0] for error in result.errors] == ["cmp", "add", "call"]
+    assert "TypeError" in result.errors[0] and "TypeError" in result.errors[1]
+    assert "input 'word' must be of type string" in result.errors[2]

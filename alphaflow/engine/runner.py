@@ -199,7 +199,12 @@ class _Run:
     # -- flows and step lists ------------------------------------------------------------------
     async def flow(self, flow: Flow, given: dict[str, Any], prefix: str) -> dict[str, Any]:
         where = f"flow '{flow.name}'" + (f" (called by step '{prefix.rstrip('.')}')" if prefix else "")
-        bound = bind_inputs(flow.spec, given, where=where)
+        try:
+            bound = bind_inputs(flow.spec, given, where=where)
+        except UserError as error:
+            if not prefix:
+                raise  # the caller's inputs: a mistake to fix
+            raise StepFailed(prefix.rstrip("."), str(error)) from None  # data passed by the calling step
         model = self.context.model or flow.spec.model
         scope: dict[str, Any] = {
             "inputs": bound,

@@ -179,6 +179,10 @@ class TemplateCache:
             raise TemplateError(f"undefined name: {error.message}") from None
         except jinja2.TemplateError as error:
             raise TemplateError(str(error)) from None
+        except TemplateError:
+            raise
+        except Exception as error:  # None + 1, 1 / 0, a filter given the wrong type, ...
+            raise TemplateError(f"{type(error).__name__}: {error}") from None
 
     def _render(self, value: Any, scope: dict[str, Any]) -> Any:
         if isinstance(value, str):
@@ -197,6 +201,10 @@ class TemplateCache:
             raise TemplateError(f"undefined name in '{source}': {error.message}") from None
         except jinja2.TemplateError as error:
             raise TemplateError(f"in '{source}': {error}") from None
+        except TemplateError:
+            raise
+        except Exception as error:
+            raise TemplateError(f"in '{source}': {type(error).__name__}: {error}") from None
 
 
 def _check_defined(value: Any) -> Any:
