@@ -12,6 +12,8 @@ Debian python3 and g++, the same non-root user and the same runner.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -23,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,24 +169,39 @@ def build_image(offline: bool | None = None, force: bool = False, quiet: bool = 
         log(f"{tag} is up to date")
         return tag
     client = _client()
-    if not force and image_present(client, tag):
-        log(f"{tag} is up to date")
-        return tag
+    with _build_lock():  # several `./af` calls may start at once: one builds, the others wait
+        if not force and image_present(client, tag):
+            log(f"{tag} is up to date")
+            return tag
+        return _build(client, tag, offline=offline, force=force, log=log)
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / "alphaflow-sandbox-build.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(client: Any, tag: str, *, offline: bool | None, force: bool, log: _Log) -> str:
     started = time.monotonic()
     if offline is None:
         offline = not registry_reachable()
         if offline:
             log(f"no registry answers at {REGISTRY_PROBE_URL}: building offline with debootstrap")
-    if offline:
-        base = _ensure_offline_base(client, force=force, log=log)
-        _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
-    else:
+    if not offline:
         try:
             _docker_build(client, tag, build_args={}, network="host", pull=True, log=log)
         except UserError as error:
             log(f"docker build from the registry failed ({error}); building offline instead")
-            base = _ensure_offline_base(client, force=force, log=log)
-            _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
+            offline = True
+    if offline:
+        base = _ensure_offline_base(client, force=force, log=log)
+        _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
     info = _label_with_versions(client, tag, built_by="debootstrap" if offline else "docker build")
     client.images.get(tag).tag(IMAGE_REPOSITORY, "latest")
     log(
