@@ -243,3 +243,24 @@ def test_run_json_on_sample_through_docker(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["verdict"] == "AC" and result["backend"] == "docker" and result["passed"] == result["total"]
+
+
+@pytest.mark.docker
+def test_unknown_runtime_is_one_line(dataset: Path, solution: Path) -> None:
+    done = alphaflow(
+        "run",
+        str(solution),
+        "--problem",
+        str(dataset),
+        "--name",
+        "sum",
+        "--backend",
+        "docker",
+        "--runtime",
+        "no-such-runtime",
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        "alphaflow: error: --runtime no-such-runtime: the Docker engine has no such runtime"
+    )
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import platform
 import shlex
@@ -17,15 +18,17 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from alphaflow.errors import UserError
 from alphaflow.sandbox.base import Sandbox, relative_work_path
 from alphaflow.sandbox.protocol import RUNNER_PATH_IN_IMAGE
 from alphaflow.sandbox.types import RunResult, SandboxFault
 
+T = TypeVar("T")
 LABEL = "alphaflow.sandbox"
 OWNER_PID_LABEL = "alphaflow.sandbox.owner_pid"
 OWNER_HOST_LABEL = "alphaflow.sandbox.owner_host"
@@ -87,25 +90,31 @@ class DockerSandbox(Sandbox):
         self._workspace: PooledContainer | None = None
         self._workspace_lock = asyncio.Lock()
         self.closed = False
+        # Its own threads (the SDK blocks): the default executor's few threads would cap a big pool.
+        self._threads = ThreadPoolExecutor(settings.size + 2, thread_name_prefix="alphaflow-sandbox")
         _live_pools.add(self)
+
+    def _in_thread(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(function, *args))
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(reap_orphans, self.client)
+        await self._in_thread(reap_orphans, self.client)
         await self.warm(1)
 
     async def warm(self, count: int | None = None) -> None:
         """Start containers ahead of use (all ``size`` by default) so the first judgements are fast."""
         missing = min(count or self.settings.size, self.settings.size) - len(self._all)
         if missing > 0:
-            started = await asyncio.gather(*(asyncio.to_thread(self._create) for _ in range(missing)))
+            started = await asyncio.gather(*(self._in_thread(self._create) for _ in range(missing)))
             self._idle.extend(started)
 
     async def close(self) -> None:
         self.closed = True
-        await asyncio.to_thread(self.remove_all_now)
+        await self._in_thread(self.remove_all_now)
         _live_pools.discard(self)
+        self._threads.shutdown(wait=False)
 
     def remove_all_now(self) -> None:
         with self._lock:
@@ -201,7 +210,7 @@ class DockerSandbox(Sandbox):
         if self.closed:
             raise RuntimeError("the sandbox is closed")
         async with self._slots:
-            return await asyncio.to_thread(self._exec_runner_blocking, request, timeout_s)
+            return await self._in_thread(self._exec_runner_blocking, request, timeout_s)
 
     def _exec_runner_blocking(self, request: bytes, timeout_s: float) -> bytes:
         try:
@@ -256,8 +265,8 @@ class DockerSandbox(Sandbox):
 
     async def _workspace_container(self) -> PooledContainer:
         async with self._workspace_lock:
-            if self._workspace is None or not await asyncio.to_thread(self._healthy, self._workspace):
-                self._workspace = await asyncio.to_thread(self._create)
+            if self._workspace is None or not await self._in_thread(self._healthy, self._workspace):
+                self._workspace = await self._in_thread(self._create)
             return self._workspace
 
     async def run(self, cmd: Sequence[str], stdin: bytes = b"", timeout_s: float = 10.0) -> RunResult:
@@ -266,7 +275,7 @@ class DockerSandbox(Sandbox):
         wrapped = ["timeout", "-s", "KILL", f"{timeout_s:g}", *cmd]
         started = time.perf_counter()
         try:
-            exit_code, stdout, stderr = await asyncio.to_thread(
+            exit_code, stdout, stderr = await self._in_thread(
                 self._exec, container.id, wrapped, stdin, timeout_s + HOST_GRACE_S
             )
         except SandboxFault:
