@@ -127,6 +127,29 @@ async def test_no_process_outlives_its_solution(pool: DockerSandbox) -> None:
     assert [c.verdict for c in checks] == ["AC"] * 4, [c.tests[0].stdout for c in checks]
 
 
+LITTER = """import os
+base = "/tmp"  # the shared tmpfs, not the per-solution TMPDIR the runner sets
+with open(os.path.join(base, "litter.txt"), "w") as handle:
+    handle.write("x" * 1000)
+os.makedirs(os.path.join(base, "locked", "inner"))
+os.chmod(os.path.join(base, "locked"), 0)
+print("contained")
+"""
+
+LOOK_FOR_LITTER = """import os
+found = [n for n in os.listdir("/tmp") if n in ("litter.txt", "locked")]
+print("contained" if not found else "found " + ",".join(found))
+"""
+
+
+async def test_files_left_by_a_solution_never_reach_the_next(pool: DockerSandbox) -> None:
+    tests = [{"input": "", "output": "contained"}]
+    littered = await asyncio.gather(*(pool.judge(LITTER, "python", tests) for _ in range(2)))
+    assert [r.verdict for r in littered] == ["AC", "AC"], [r.tests[0].stderr for r in littered]
+    looks = await asyncio.gather(*(pool.judge(LOOK_FOR_LITTER, "python", tests) for _ in range(4)))
+    assert [r.verdict for r in looks] == ["AC"] * 4, [r.tests[0].stdout for r in looks]
+
+
 async def test_secret_from_host_env_never_reaches_solution(pool: DockerSandbox, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
     result = await pool.judge(

@@ -41,6 +41,18 @@ CONTAINER_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+# The runner, then a sweep of the work dir: whatever a solution left there (files filling the tmpfs,
+# unreadable directories) must not reach the next solution. If the sweep fails, the container goes.
+RECYCLE_MARK = "alphaflow-sandbox-recycle"
+RUNNER_COMMAND = [
+    "sh",
+    "-c",
+    f"python3 {RUNNER_PATH_IN_IMAGE}; status=$?; "
+    f"find {WORK_DIR} -mindepth 1 -type d -exec chmod u+rwx {{}} + 2>/dev/null; "
+    f"find {WORK_DIR} -mindepth 1 -delete 2>/dev/null; "
+    f'[ -z "$(find {WORK_DIR} -mindepth 1 -print -quit)" ] || echo {RECYCLE_MARK} >&2; '
+    "exit $status",
+]
 # A hostile program's output is capped by the runner; this caps what the host reads in any case.
 MAX_EXEC_OUTPUT_BYTES = 256 << 20
 
@@ -219,9 +231,9 @@ class DockerSandbox(Sandbox):
             raise SandboxFault(f"could not start a sandbox container: {error}") from error
         faulted = True
         try:
-            exit_code, stdout, stderr = self._exec(
-                container.id, ["python3", RUNNER_PATH_IN_IMAGE], request, timeout_s
-            )
+            exit_code, stdout, stderr = self._exec(container.id, RUNNER_COMMAND, request, timeout_s)
+            if RECYCLE_MARK.encode() in stderr[-200:]:
+                container.uses = self.settings.max_uses  # not clean any more: retire it after this
             if exit_code != 0:
                 tail = stderr[-500:].decode("utf-8", errors="replace")
                 raise SandboxFault(f"the runner exited with {exit_code} in the container: {tail}")
