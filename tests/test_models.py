@@ -421,3 +421,47 @@ async def test_cancelled_call_releases_its_budget_reservation(make_router):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert router.budget.reserved_usd == 0 and router.budget.spent_usd == 0
+
+
+async def test_openai_direct_backend_keeps_every_behaviour(make_router, tmp_path):
+    router, server = make_router([
+        Rule(step="judge", response="4", top_logprobs={"4": -0.1, "5": -2.0}),
+        Rule(model="primary", response="p", fault=Fault(status=500)),
+        Rule(step="flaky", response="steady", faults=[
+            Fault(status=429, retry_after=0.2), Fault(hang=True), Fault(malformed="truncated"),
+            Fault(malformed="no_choices")]),
+        counter_rule(),
+    ], openai_direct=True, cache_path=tmp_path / "c.sqlite", max_retries=4, timeout_s=0.5,
+       fallbacks=["openai/backup"], trace=Trace(tmp_path / "t.jsonl"))
+    assert router.target("openai/scripted").backend == "openai-sdk"
+    samples = await router.complete(ask(n=3, temperature=1.0))
+    assert samples.texts == ["answer 1", "answer 2", "answer 3"] and samples.prompt_tokens == 1
+    assert (await router.complete(ask(n=4, temperature=1.0))).texts[3] == "answer 4"
+    assert server.calls()[-1].n == 1  # the cache kept the first three
+    judged = await router.complete(ask("score", step="judge", logprobs=2))
+    assert [t["token"] for t in judged.logprobs[0][0]["top_logprobs"]] == ["4", "5"]
+    flaky = await router.complete(ask(step="flaky"))
+    assert flaky.texts == ["steady"] and flaky.attempts == 5
+    fallback = await router.complete(ask(model="openai/primary"))
+    assert fallback.model == "openai/backup" and fallback.texts == ["answer 5"]
+    router.trace.close()
+    assert all(e["event"] in ("model_call", "model_retry") for e in read_trace(tmp_path / "t.jsonl"))
+
+
+async def test_openai_direct_backend_errors_are_classified_like_litellm_ones(make_router):
+    router, server = make_router([Rule(step="known", response="x"),
+                                  Rule(step="down", response="x", fault=Fault(status=503))],
+                                 openai_direct=True, max_retries=1)
+    with pytest.raises(ModelCallError, match="no rule matches step 'other'"):
+        await router.complete(ask(step="other"))
+    with pytest.raises(ModelCallError, match=r"failed after 2 attempts: server error \(503\)"):
+        await router.complete(ask(step="down"))
+    assert [r.step for r in server.calls()] == ["other", "down", "down"]
+
+
+async def test_openai_direct_for_a_scripted_model(tmp_path):
+    script = tmp_path / "dry.yaml"
+    script.write_text(SCRIPT)
+    router = build_router(f"scripted:{script}", openai_direct=True)
+    assert (await router.complete(ask("think", step="reflect"))).texts == ["- it is a sum"]
+    router.close()

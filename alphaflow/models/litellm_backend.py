@@ -124,11 +124,11 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
         completion_tokens = sum(litellm.token_counter(model=kwargs["model"], text=text) for text in texts)
     logprobs = None
     if kwargs.get("logprobs"):
-        logprobs = [_logprobs(choice) for choice in choices[:n]]
+        logprobs = [logprobs_of(choice) for choice in choices[:n]]
     return BackendResult(texts, prompt_tokens, completion_tokens, logprobs)
 
 
-def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+def logprobs_of(choice: Any) -> list[dict[str, Any]] | None:
     data = getattr(choice, "logprobs", None)
     content = getattr(data, "content", None) if data is not None else None
     if content is None and isinstance(data, dict):

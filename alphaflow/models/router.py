@@ -10,11 +10,12 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import BudgetExceeded, UserError
+from alphaflow.models import openai_backend
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
 from alphaflow.models.errors import ModelCallError
@@ -52,7 +53,8 @@ class ModelRouter:
                  max_retries: int = 4, timeout_s: float = 120.0, cache: Cache | None = None,
                  budget: Budget | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None) -> None:
+                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None,
+                 openai_direct: bool = False) -> None:
         if max_retries < 0:
             raise UserError(f"--max-retries must be >= 0, not {max_retries}")
         if timeout_s <= 0:
@@ -68,6 +70,9 @@ class ModelRouter:
             from alphaflow.models.litellm_backend import LiteLLMBackend
 
             self._backends["litellm"] = LiteLLMBackend()
+        self.openai_direct = openai_direct
+        if openai_direct:
+            self._backends.setdefault(openai_backend.NAME, openai_backend.OpenAICompatibleBackend())
         self.model_default = model_default
         self.api_base = api_base
         self.fallbacks = list(fallbacks)
@@ -141,6 +146,10 @@ class ModelRouter:
         if model not in self._targets:
             if is_scripted(model):
                 target = self._scripted.target(model)
+                if self.openai_direct:
+                    target = replace(target, backend=openai_backend.NAME)
+            elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
+                target = replace(self._plain_target(model), backend=openai_backend.NAME)
             elif model.split("/", 1)[0] in self._backends:
                 prefix = model.split("/", 1)[0]
                 target = Target(name=model, backend_model=model.split("/", 1)[1], cache_identity=model,
@@ -252,7 +261,8 @@ def build_router(model_default: str | None = None, api_base: str | None = None,
                  max_retries: int = 4, timeout_s: float = 120.0, cache_path: str | Path | None = None,
                  max_cost_usd: float | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None) -> ModelRouter:
+                 backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None,
+                 openai_direct: bool = False) -> ModelRouter:
     """A router from CLI-style settings. ``cache_path=None`` means no cache (``--no-cache``);
     pass ``default_cache_path()`` for the usual one."""
     return ModelRouter(
@@ -261,4 +271,4 @@ def build_router(model_default: str | None = None, api_base: str | None = None,
         cache=Cache(cache_path) if cache_path is not None else None,
         budget=Budget(max_cost_usd) if max_cost_usd is not None else None,
         trace=trace, prices=prices, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-        backends=backends)
+        backends=backends, openai_direct=openai_direct)
