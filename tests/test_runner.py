@@ -348,7 +348,7 @@ def test_a_child_that_outlives_the_solution_is_killed(new_session: bool) -> None
     )
     result = one("python", source, expected=None)
     assert result["verdict"] == "AC"
-    assert result["test"]["wall_s"] < 1.0  # the runner did not wait for the child's pipes
+    assert result["test"]["wall_s"] < 3.0  # well before the 3.5 s backstop: it did not wait for the pipes
     assert not _alive(int(result["test"]["stdout"]))
 
 
