@@ -120,6 +120,14 @@ def test_build_is_a_quiet_no_op_when_the_image_is_present(built_image: str) -> N
     done = subprocess.run([*ALPHAFLOW, "sandbox", "build"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "up to date" in done.stderr
     assert done.stdout.strip() == built_image
+    # The same command without the whole CLI (what scripts/bootstrap.sh can run before every command).
+    done = subprocess.run(
+        [sys.executable, "-m", "alphaflow.sandbox.image", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 @pytest.mark.docker

@@ -23,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +145,9 @@ def _client() -> Any:
 
 def registry_reachable(url: str = REGISTRY_PROBE_URL, timeout_s: float = REGISTRY_PROBE_TIMEOUT_S) -> bool:
     """Whether the image registry answers at all (401 counts: it is there) within ``timeout_s``."""
+    import urllib.error
+    import urllib.request
+
     try:
         urllib.request.urlopen(url, timeout=timeout_s).close()
     except urllib.error.HTTPError:
@@ -353,3 +354,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(tag)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alphaflow.sandbox.image [--offline] [--force] [--quiet]``: the build command
+    without loading the whole CLI (for scripts/bootstrap.sh, which runs it before every command)."""
+    parser = argparse.ArgumentParser(prog="alphaflow sandbox")
+    add_build_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["build", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"alphaflow: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
