@@ -390,17 +390,17 @@ def _descendants(root: int, table: dict[int, int]) -> set[int]:
 
 
 def _own_children() -> set[int]:
+    """Our children: from /proc/self/task/*/children, or by scanning /proc where the kernel (or
+    gVisor) does not offer that file."""
     children: set[int] = set()
     try:
         tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return children
-    for task in tasks:
-        try:
+        for task in tasks:
             with open(f"/proc/self/task/{task}/children") as handle:
                 children.update(int(pid) for pid in handle.read().split())
-        except OSError:
-            continue
+    except OSError:
+        me = os.getpid()
+        return {pid for pid, parent in _process_table().items() if parent == me}
     return children
 
 
