@@ -1208,6 +1208,12 @@ def validate_request(request: object) -> str | None:
             not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
         ):
             return f"limits.{key} must be a positive number"
+    for name, most in (("parallel", 64), ("keep_bytes", 1 << 30)):
+        value = request.get(name)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= most
+        ):
+            return f"field '{name}' must be an integer from 1 to {most}"
     kind = (request.get("checker") or {}).get("kind", "tokens")
     if kind not in ("tokens", "program", "none"):
         return f"checker.kind must be tokens, program or none, not {kind!r}"

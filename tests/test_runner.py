@@ -398,6 +398,12 @@ def test_a_bad_request_is_answered_with_se() -> None:
     )
     answer = json.loads(done.stdout)
     assert done.returncode == 2 and answer["verdict"] == "SE" and "tests[0]" in answer["error"]
+    for bad, named in (({"limits": {"time_s": -1}}, "limits.time_s"), ({"parallel": "two"}, "parallel")):
+        request = {"language": "python", "source": "print(1)", "tests": [], **bad}
+        done = subprocess.run(
+            [sys.executable, str(RUNNER)], input=json.dumps(request), capture_output=True, text=True
+        )
+        assert done.returncode == 2 and named in json.loads(done.stdout)["error"]
 
 
 # --- the Python fork server (one interpreter start per solution, one fork per test) --------------------
