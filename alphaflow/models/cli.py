@@ -93,9 +93,10 @@ def add_router_options(parser: argparse.ArgumentParser) -> None:
                        help="seconds per request (default 120)")
     group.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
                        help="USD per million input,output tokens for a model litellm has no price for")
-    group.add_argument("--openai-direct", action="store_true",
-                       help="send openai/ and hosted_vllm/ models behind --api-base (and scripted: models) "
-                            "through the OpenAI SDK instead of litellm: less CPU per call")
+    group.add_argument("--openai-direct", action=argparse.BooleanOptionalAction, default=None,
+                       help="send openai/ and hosted_vllm/ models behind --api-base through the OpenAI SDK "
+                            "instead of litellm: less CPU per call (scripted: models use it unless "
+                            "--no-openai-direct)")
 
 
 def router_options(args: argparse.Namespace) -> dict:

@@ -1,8 +1,8 @@
-"""An opt-in backend for OpenAI-compatible endpoints (vLLM, llama.cpp, the scripted server): the OpenAI
-SDK called directly, the same request litellm would send without litellm's per-call bookkeeping
-(cost lookups, logging payloads), which costs several milliseconds of CPU a call. Used only with
-``build_router(openai_direct=True)`` for ``openai/...`` and ``hosted_vllm/...`` models behind
-``--api-base``, and for ``scripted:`` models.
+"""A backend for OpenAI-compatible endpoints (vLLM, llama.cpp, the scripted server): the OpenAI SDK
+called directly, the same request litellm would send without litellm's per-call bookkeeping (cost
+lookups, logging payloads), which costs several milliseconds of CPU a call. Used by default for
+``scripted:`` models (unless ``openai_direct=False``), and with ``openai_direct=True`` for
+``openai/...`` and ``hosted_vllm/...`` models behind ``--api-base``.
 """
 
 from __future__ import annotations

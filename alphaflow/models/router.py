@@ -54,7 +54,7 @@ class ModelRouter:
                  budget: Budget | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
                  backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None,
-                 openai_direct: bool = False) -> None:
+                 openai_direct: bool | None = None) -> None:
         if max_retries < 0:
             raise UserError(f"--max-retries must be >= 0, not {max_retries}")
         if timeout_s <= 0:
@@ -70,8 +70,10 @@ class ModelRouter:
             from alphaflow.models.litellm_backend import LiteLLMBackend
 
             self._backends["litellm"] = LiteLLMBackend()
+        # None: scripted models (our own server, where litellm adds only CPU) go through the OpenAI SDK,
+        # everything else through litellm; True: also openai/ and hosted_vllm/ behind --api-base.
         self.openai_direct = openai_direct
-        if openai_direct:
+        if openai_direct is not False:
             self._backends.setdefault(openai_backend.NAME, openai_backend.OpenAICompatibleBackend())
         self.model_default = model_default
         self.api_base = api_base
@@ -146,7 +148,7 @@ class ModelRouter:
         if model not in self._targets:
             if is_scripted(model):
                 target = self._scripted.target(model)
-                if self.openai_direct:
+                if self.openai_direct is not False:
                     target = replace(target, backend=openai_backend.NAME)
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
@@ -262,7 +264,7 @@ def build_router(model_default: str | None = None, api_base: str | None = None,
                  max_cost_usd: float | None = None, trace: Trace | None = None,
                  prices: dict[str, tuple[float, float]] | None = None, backoff_base_s: float = 0.5,
                  backoff_max_s: float = 30.0, backends: dict[str, Backend] | None = None,
-                 openai_direct: bool = False) -> ModelRouter:
+                 openai_direct: bool | None = None) -> ModelRouter:
     """A router from CLI-style settings. ``cache_path=None`` means no cache (``--no-cache``);
     pass ``default_cache_path()`` for the usual one."""
     return ModelRouter(
