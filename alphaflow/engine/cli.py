@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alphaflow.models.cli import add_router_options, router_options
+
 SANDBOX_BACKENDS = ("auto", "docker", "local")
 
 
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--sandbox", choices=SANDBOX_BACKENDS, default="auto", help="sandbox backend")
     run.add_argument("--sample-index", type=int, default=0, help="the run's sample index (for pass@k runs)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    add_router_options(run)
     run.set_defaults(func=run_command)
 
     flows = subparsers.add_parser("flows", help="validate, list and show flows")
@@ -180,6 +183,7 @@ async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> A
             cache_path=None if args.no_cache else default_cache_path(),
             max_cost_usd=args.max_cost,
             trace=trace,
+            **router_options(args),
         )
         try:
             context = RunContext(
