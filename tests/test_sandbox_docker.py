@@ -242,3 +242,15 @@ async def test_containers_of_a_killed_run_are_reaped(client: object) -> None:
     assert len(_owned_by(client, holder.pid)) == 1
     reap_orphans(client)  # what every new pool runs on start
     assert _owned_by(client, holder.pid) == []
+
+
+async def test_gvisor_runtime_where_configured(client: object) -> None:
+    if "runsc" not in (client.info().get("Runtimes") or {}):
+        pytest.skip(
+            "the gVisor runtime (runsc) is not configured in this engine; see `alphaflow sandbox doctor`"
+        )
+    async with open_sandbox("docker", runtime="runsc", pool_size=1, warn=False) as sandbox:
+        judged = await sandbox.judge(SUM, "python", SUM_TESTS)
+        network = HOSTILE["network"]
+        contained = await sandbox.judge(network.source, "python", network.tests, limits=network.make_limits())
+    assert (judged.verdict, contained.verdict) == ("AC", "AC")
