@@ -13,7 +13,7 @@ INSTALL_ENGINE = "apt-get install -y docker.io && " + START_ENGINE
 INSTALL_RUNSC = (
     "apt-get install -y runsc && add to /etc/docker/daemon.json "
     '\'{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}}\' '
-    "and restart dockerd"
+    "then reload the engine: kill -HUP $(pidof dockerd)"
 )
 
 
