@@ -6,10 +6,31 @@ that probe isolation print "contained" when the attack failed, so AC means the s
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from alphaflow.sandbox import Limits
+
+
+def require_docker() -> Any:
+    """A client for the engine with the image built; skips only where no engine can exist at all."""
+    from alphaflow.sandbox.backends import docker_client, image_present, image_tag
+
+    client, why = docker_client()
+    if client is None:
+        if shutil.which("dockerd") is None and not os.environ.get("DOCKER_HOST"):
+            pytest.skip("no Docker engine can exist on this machine (dockerd is not installed)")
+        pytest.fail(f"{why}: start it (see `alphaflow sandbox doctor`)")
+    if not image_present(client):
+        pytest.fail(
+            f"the sandbox image {image_tag()} is missing or out of date: run `alphaflow sandbox build`"
+        )
+    return client
+
 
 ECHO = "import sys\nsys.stdout.write(sys.stdin.read())\n"
 SUM = "a, b = map(int, input().split())\nprint(a + b)\n"

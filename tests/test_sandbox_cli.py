@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sandbox_programs import require_docker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "codecontests" / "train_sample.jsonl"
 if not SAMPLE.exists():
@@ -213,6 +214,7 @@ def test_verify_json_on_local_backend(dataset: Path) -> None:
 
 @pytest.mark.docker
 def test_verify_json_on_sample_through_docker() -> None:
+    require_docker()
     if not SAMPLE.exists():
         pytest.skip(f"the CodeContests sample is not at {SAMPLE}")
     done = alphaflow("verify", str(SAMPLE), "--limit", "4", "--backend", "docker", "--json")
@@ -224,6 +226,7 @@ def test_verify_json_on_sample_through_docker() -> None:
 
 @pytest.mark.docker
 def test_run_json_on_sample_through_docker(tmp_path: Path) -> None:
+    require_docker()
     if not SAMPLE.exists():
         pytest.skip(f"the CodeContests sample is not at {SAMPLE}")
     first = json.loads(SAMPLE.read_text().splitlines()[0])
@@ -247,6 +250,7 @@ def test_run_json_on_sample_through_docker(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_unknown_runtime_is_one_line(dataset: Path, solution: Path) -> None:
+    require_docker()
     done = alphaflow(
         "run",
         str(solution),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,24 +22,13 @@ from sandbox_programs import (
     SUM_CPP,
     SUM_TESTS,
     Case,
+    require_docker,
 )
 
 from alphaflow.sandbox import Limits, ProgramChecker, open_sandbox
-from alphaflow.sandbox.backends import docker_client, image_present, image_tag
 from alphaflow.sandbox.docker_pool import DockerSandbox, labelled_containers, reap_orphans
 
 pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
-
-
-def _engine() -> object:
-    client, why = docker_client()
-    if client is None:
-        if shutil.which("dockerd") is None and not os.environ.get("DOCKER_HOST"):
-            pytest.skip("no Docker engine can exist on this machine (dockerd is not installed)")
-        pytest.fail(f"{why}: start it (see `alphaflow sandbox doctor`)")
-    if not image_present(client):
-        pytest.fail(f"the sandbox image {image_tag()} is missing: run `alphaflow sandbox build`")
-    return client
 
 
 def _own_containers(client: object, pool: DockerSandbox) -> list[str]:
@@ -49,7 +37,7 @@ def _own_containers(client: object, pool: DockerSandbox) -> list[str]:
 
 @pytest.fixture(scope="module")
 def client() -> object:
-    return _engine()
+    return require_docker()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
