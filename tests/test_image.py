@@ -167,4 +167,4 @@ def test_offline_build_without_debootstrap_is_a_one_line_error(
     _engine()
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without debootstrap
     with pytest.raises(UserError, match="apt-get install debootstrap"):
-        image.build_image(offline=True, force=True, quiet=True)
+        image.build_image(offline=True, quiet=True, rebuild_base=True)

@@ -1,4 +1,4 @@
-"""Building the sandbox image: ``alphaflow sandbox build [--offline] [--force] [--quiet]``.
+"""Building the sandbox image: ``alphaflow sandbox build [--offline] [--force] [--rebuild-base] [--quiet]``.
 
 The image is tagged by a content hash of ``sandbox/`` (Dockerfile + runner), so it is rebuilt only
 when one of them changes, and an up-to-date image makes the command a fast no-op (``./af`` runs it
@@ -157,15 +157,19 @@ def registry_reachable(url: str = REGISTRY_PROBE_URL, timeout_s: float = REGISTR
     return True
 
 
-def build_image(offline: bool | None = None, force: bool = False, quiet: bool = False) -> str:
+def build_image(
+    offline: bool | None = None, force: bool = False, quiet: bool = False, rebuild_base: bool = False
+) -> str:
     """Build the image for the current ``sandbox/`` content unless present; returns its tag.
 
     ``offline``: True forces the debootstrap path, False forces ``docker build`` from the registry,
-    None picks by probing the registry (3 s). ``force`` rebuilds even when the tag exists (and, offline,
-    remakes the base). Raises ``UserError`` naming what to install or run when it cannot build.
+    None picks by probing the registry (3 s). ``force`` rebuilds even when the tag exists, on the
+    cached offline base; ``rebuild_base`` also remakes that base with debootstrap. Raises
+    ``UserError`` naming what to install or run when it cannot build.
     """
     log = _Log(quiet)
     tag = image_tag()
+    force = force or rebuild_base
     if not force and _present_quick(tag):
         log(f"{tag} is up to date")
         return tag
@@ -174,7 +178,7 @@ def build_image(offline: bool | None = None, force: bool = False, quiet: bool = 
         if not force and image_present(client, tag):
             log(f"{tag} is up to date")
             return tag
-        return _build(client, tag, offline=offline, force=force, log=log)
+        return _build(client, tag, offline=offline, rebuild_base=rebuild_base, log=log)
 
 
 @contextlib.contextmanager
@@ -188,7 +192,7 @@ def _build_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(client: Any, tag: str, *, offline: bool | None, force: bool, log: _Log) -> str:
+def _build(client: Any, tag: str, *, offline: bool | None, rebuild_base: bool, log: _Log) -> str:
     started = time.monotonic()
     if offline is None:
         offline = not registry_reachable()
@@ -201,7 +205,7 @@ def _build(client: Any, tag: str, *, offline: bool | None, force: bool, log: _Lo
             log(f"docker build from the registry failed ({error}); building offline instead")
             offline = True
     if offline:
-        base = _ensure_offline_base(client, force=force, log=log)
+        base = _ensure_offline_base(client, force=rebuild_base, log=log)
         _docker_build(client, tag, build_args={"BASE": base}, network="none", pull=False, log=log)
     info = _label_with_versions(client, tag, built_by="debootstrap" if offline else "docker build")
     client.images.get(tag).tag(IMAGE_REPOSITORY, "latest")
@@ -344,21 +348,29 @@ def add_build_command(sandbox_subparsers: Any) -> argparse.ArgumentParser:
         "--offline", action="store_true", help="build from a debootstrap root filesystem (no registry)"
     )
     parser.add_argument("--force", action="store_true", help="rebuild even when the image is present")
+    parser.add_argument(
+        "--rebuild-base", action="store_true", help="also remake the cached debootstrap base (offline path)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing unless something fails")
     parser.set_defaults(func=cmd_build)
     return parser
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    tag = build_image(offline=True if args.offline else None, force=args.force, quiet=args.quiet)
+    tag = build_image(
+        offline=True if args.offline else None,
+        force=args.force,
+        quiet=args.quiet,
+        rebuild_base=args.rebuild_base,
+    )
     if not args.quiet:
         print(tag)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m alphaflow.sandbox.image [--offline] [--force] [--quiet]``: the build command
-    without loading the whole CLI (for scripts/bootstrap.sh, which runs it before every command)."""
+    """``python -m alphaflow.sandbox.image [--offline] [--force] [--rebuild-base] [--quiet]``: the
+    build command without loading the whole CLI (for scripts/bootstrap.sh, run before every command)."""
     parser = argparse.ArgumentParser(prog="alphaflow sandbox")
     add_build_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["build", *(sys.argv[1:] if argv is None else argv)])
