@@ -46,4 +46,4 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # 3. The sandbox image (no-op when the image for this sandbox/ content already exists).
-"$VENV/bin/alphaflow" sandbox build --quiet
+"$VENV/bin/python" -m alphaflow.sandbox.image --quiet
