@@ -10,6 +10,8 @@ from typing import Any
 
 from alphaflow.problems import Problem
 
+# How much of a failing test's output a result record keeps.
+FAILURE_TEXT_CHARS = 500
 # Verdicts that come from the whole judgement, not from any single test.
 _WHOLE_VERDICTS = ("CE", "SE", "unsupported")
 
@@ -21,14 +23,27 @@ def group_verdict(tests: list[Any], whole_verdict: str) -> dict[str, Any]:
     mix: dict[str, int] = {}
     for test in tests:
         mix[test.verdict] = mix.get(test.verdict, 0) + 1
-    first_failure = next((test.verdict for test in tests if test.verdict != "AC"), None)
+    failing = next((test for test in tests if test.verdict != "AC"), None)
     if total and passed == total:
         verdict = "AC"
-    elif first_failure:
-        verdict = first_failure
+    elif failing is not None:
+        verdict = failing.verdict
     else:
         verdict = whole_verdict  # no per-test results (compile error, sandbox fault, unsupported)
-    return {"verdict": verdict, "passed": passed, "total": total, "verdicts": mix}
+    group: dict[str, Any] = {"verdict": verdict, "passed": passed, "total": total, "verdicts": mix}
+    if failing is not None:  # enough to see why, without keeping every test's output
+        group["first_failure"] = {
+            "index": tests.index(failing),
+            "verdict": failing.verdict,
+            "exit_code": failing.exit_code,
+            "signal": getattr(failing, "signal", None),
+            "cpu_s": failing.cpu_s,
+            "memory_kb": failing.memory_kb,
+            "message": (failing.message or "")[:300],
+            "stderr": (failing.stderr or "")[-FAILURE_TEXT_CHARS:],
+            "stdout": (failing.stdout or "")[:FAILURE_TEXT_CHARS],
+        }
+    return group
 
 
 async def judge_split(
