@@ -225,6 +225,9 @@ def test_a_run_killed_part_way_resumes_with_no_loss_and_no_duplicate(tmp_path, s
     assert len(keys) == len(set(keys)) == 8  # every unit once: no loss, no duplicate
     assert (run_dir / "results.jsonl").read_text(encoding="utf-8").startswith(after_kill.rstrip("\n"))
     assert {r["problem"] for r in final if r["solved"]} == solved_by_model
+    for failed in (r for r in final if not r["solved"]):  # why it failed is in the record
+        assert failed["evaluation"]["first_failure"]["verdict"] == "WA"
+        assert failed["evaluation"]["first_failure"]["stdout"].strip() == "42"
     assert all(r["model_calls"] == 1 and r["error"] is None for r in final)
     # A unit cut off after its model call resumes from the cache: no tokens spent twice.
     assert sum(r["prompt_tokens"] > 0 for r in final) >= len(final) - 2

@@ -40,18 +40,30 @@ def test_pass_at_k_rejects_impossible_counts(n, c, k):
 
 def unit(problem: str, sample: int, verdict: str, *, difficulty=7, tags=("math",), cost=0.01, error=None):
     return UnitResult(
-        key=f"{problem}#{sample}", problem=problem, sample_index=sample,
+        key=f"{problem}#{sample}",
+        problem=problem,
+        sample_index=sample,
         evaluation=None if error else {"verdict": verdict, "passed": 0, "total": 1},
-        solved=verdict == "AC", prompt_tokens=100, completion_tokens=20, cost_usd=cost, model_calls=1,
-        wall_s=2.0, error=error, difficulty=difficulty, tags=list(tags),
+        solved=verdict == "AC",
+        prompt_tokens=100,
+        completion_tokens=20,
+        cost_usd=cost,
+        model_calls=1,
+        wall_s=2.0,
+        error=error,
+        difficulty=difficulty,
+        tags=list(tags),
     )
 
 
 def test_summary_of_a_small_run():
     results = [
-        unit("P1", 0, "AC"), unit("P1", 1, "WA"),
-        unit("P2", 0, "TLE", difficulty=8, tags=("dp",)), unit("P2", 1, "WA", difficulty=8, tags=("dp",)),
-        unit("P3", 0, "AC", tags=("math", "dp")), unit("P3", 1, "AC", tags=("math", "dp")),
+        unit("P1", 0, "AC"),
+        unit("P1", 1, "WA"),
+        unit("P2", 0, "TLE", difficulty=8, tags=("dp",)),
+        unit("P2", 1, "WA", difficulty=8, tags=("dp",)),
+        unit("P3", 0, "AC", tags=("math", "dp")),
+        unit("P3", 1, "AC", tags=("math", "dp")),
     ]
     summary = summarize(results, resamples=500, seed=1)
     assert summary["problems"] == 3 and summary["units"] == 6 and summary["max_samples"] == 2
