@@ -23,7 +23,7 @@ from alphaflow.sandbox.types import (
 # Attempts per solution: a sandbox fault is retried once on a fresh sandbox, then reported as SE.
 SANDBOX_ATTEMPTS = 2
 # Slack on top of the runner's own limits before the host gives up on an exec.
-HOST_TIMEOUT_SLACK_S = 15.0
+HOST_TIMEOUT_SLACK_S = 30.0
 
 
 class Sandbox(ABC):

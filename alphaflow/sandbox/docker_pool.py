@@ -65,7 +65,9 @@ class PoolSettings:
     max_uses: int = 200  # recycle a container after this many solutions
     memory_bytes: int = 2 << 30  # whole container (memory + swap): a backstop over the per-test rlimit
     cpus: float = 1.0
-    pids_limit: int = 256
+    # Threads count too. Few processes leave the runner CPU to stop a fork bomb quickly; gVisor's own
+    # threads count against the limit inside its sandbox, so it needs more (it hangs at 64).
+    pids_limit: int | None = None  # None: 64 with runc, 256 with runsc
     tmpfs_bytes: int = 512 << 20
 
 
@@ -146,7 +148,7 @@ class DockerSandbox(Sandbox):
             tmpfs={WORK_DIR: f"rw,exec,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            pids_limit=settings.pids_limit,
+            pids_limit=settings.pids_limit or (256 if settings.runtime == "runsc" else 64),
             mem_limit=settings.memory_bytes,
             memswap_limit=settings.memory_bytes,
             nano_cpus=int(settings.cpus * 1e9),
