@@ -66,19 +66,21 @@ def _runner_check() -> Check:
 
 
 def _local_checks() -> list[Check]:
-    python3 = shutil.which("python3")
-    gpp = shutil.which("g++")
+    from alphaflow.sandbox.local import CHILD_PATH
+
+    python3 = shutil.which("python3", path=CHILD_PATH)  # what the local backend runs the runner with
+    gpp = shutil.which("g++", path=CHILD_PATH)
     return [
         Check(
             "python3 (local backend)",
             python3 is not None,
-            python3 or "not on PATH",
+            python3 or f"not on {CHILD_PATH}",
             "apt-get install -y python3",
         ),
         Check(
             "g++ (C++ on the local backend, optional)",
             gpp is not None,
-            gpp or "not on PATH",
+            gpp or f"not on {CHILD_PATH}",
             "apt-get install -y g++",
             optional=True,
         ),

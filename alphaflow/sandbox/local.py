@@ -34,10 +34,13 @@ def warn_weak_isolation() -> None:
         print(WEAK_ISOLATION_WARNING, file=sys.stderr)
 
 
+CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
 def clean_env(work_dir: Path) -> dict[str, str]:
     """A minimal environment for untrusted code: none of the host's variables (API keys) pass."""
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PATH": CHILD_PATH,
         "LANG": "C.UTF-8",
         "HOME": str(work_dir),
         "TMPDIR": str(work_dir),
@@ -47,7 +50,7 @@ def clean_env(work_dir: Path) -> dict[str, str]:
 
 
 def python3() -> str:
-    return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
+    return shutil.which("python3", path=CHILD_PATH) or sys.executable
 
 
 class LocalSandbox(Sandbox):
