@@ -271,4 +271,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from alphaflow.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as error:  # e.g. no sandbox image: one line, as the CLI does
+        print(f"codecontests_scaling: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
