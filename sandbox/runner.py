@@ -514,12 +514,18 @@ class Sandbox:
         return outcome
 
 
+CHILD_NICENESS = 10
+
+
 def apply_rlimits(limits: RunLimits, nproc: int | None) -> None:
     """Set the rlimits of the calling process (a child about to exec or to run a test)."""
     cpu = max(1, math.ceil(limits.cpu_s))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    # Below the runner's priority: a fork bomb sharing the container's CPU must not starve the
+    # runner that has to stop it (CFS weights apply inside the container's cgroup).
+    os.nice(CHILD_NICENESS)
     stack = min(limits.memory_bytes, _hard_limit(resource.RLIMIT_STACK))
     resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
     if nproc is not None:
@@ -803,7 +809,22 @@ def _starved(pid: int, cpu_limit_s: float) -> bool:
     except (OSError, IndexError):
         return False
     cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return fields[0] == b"R" and cpu_s < cpu_limit_s
+    return fields[0] == b"R" and cpu_s < cpu_limit_s and not _has_company(pid, fields[3])
+
+
+def _has_company(pid: int, session: bytes) -> bool:
+    """Whether other processes share ``pid``'s session: then the CPU it lacks may go to its own
+    children (a fork bomb), which is no reason for more wall time."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pid:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[3] == session:
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
 
 
 def _read_into(
@@ -1231,8 +1252,22 @@ def _version_of(argv: list[str]) -> str | None:
     return done.stdout.strip() or None
 
 
+def _baked_versions() -> dict:
+    """Versions written beside the runner when the image was built (saves a g++ run per judging)."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "versions.json")) as handle:
+            baked = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    if baked.get("version") != RUNNER_VERSION:
+        return {}
+    return {key: baked[key] for key in ("python", "gxx") if key in baked}
+
+
 def runner_info() -> dict:
     """Versions recorded with every result (and as image labels): runner, solutions' Python, g++."""
+    if not _VERSIONS:
+        _VERSIONS.update(_baked_versions())
     if not _VERSIONS:
         python = python_for_solutions()
         if os.path.realpath(python) == os.path.realpath(sys.executable):
