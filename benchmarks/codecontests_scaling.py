@@ -133,6 +133,7 @@ def run_level(
             model_concurrency=max(concurrency, 1) * 2,
             limit=len(problems),
             sandbox=args.sandbox,
+            pool_size=args.pool_size,
             no_cache=True,
             quiet=True,
             argv=[],
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
     parser.add_argument("--flow", default="alphacodium", help="alphacodium (default) or direct")
     parser.add_argument("--sandbox", default="auto", choices=("auto", "docker", "local"))
+    parser.add_argument("--pool-size", type=int, help="docker pool size (default: CPU count)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories (traces, results) in DIR")
     args = parser.parse_args(argv)
