@@ -20,7 +20,10 @@ def row(**overrides: object) -> dict:
         "public_tests": {"input": ["1 2\n"], "output": ["3\n"]},
         "private_tests": {"input": ["5 5\n"], "output": ["10\n"]},
         "generated_tests": {"input": [], "output": []},
-        "solutions": {"language": [3, 2], "solution": ["print(sum(map(int, input().split())))", "int main(){}"]},
+        "solutions": {
+            "language": [3, 2],
+            "solution": ["print(sum(map(int, input().split())))", "int main(){}"],
+        },
         "time_limit": {"seconds": 2, "nanos": 500_000_000},
         "memory_limit_bytes": 256 << 20,
         "cf_tags": ["math"],
