@@ -6,6 +6,11 @@ local backend, on the host. Protocol: one JSON request on stdin, one JSON result
 ``docs/sandbox-image.md``). Each test runs as its own process with a real stdin pipe, under rlimits,
 in its own session, with a wall-clock backstop; output is capped while it is read.
 
+``--serve`` keeps one runner alive for many requests (the docker pool starts one per container, so
+interpreter start-up and imports are paid once): length-prefixed request frames on stdin, one result
+frame each on stdout. Every request is judged in a freshly forked child that does exactly what the
+one-shot mode does; after it, the server kills whatever is left and empties the work directory.
+
 The module is importable without side effects: the host imports ``compare_tokens`` from it.
 """
 
@@ -20,12 +25,12 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 RUNNER_VERSION = 1
 
@@ -416,11 +421,22 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
 
 def become_subreaper() -> bool:
     """Make orphaned descendants re-parent to this process (Linux prctl PR_SET_CHILD_SUBREAPER)."""
+    return _prctl(36, 1)
+
+
+def hide_from_solutions() -> bool:
+    """Mark the runner non-dumpable (PR_SET_DUMPABLE 0): its /proc entries then belong to root, so a
+    solution running as the same user cannot open the runner's descriptors (the result pipe, the
+    host's stream) through /proc/PID/fd. Forked children keep it; exec'd solutions do not."""
+    return _prctl(4, 0)
+
+
+def _prctl(option: int, value: int) -> bool:
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0
+        return libc.prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
@@ -1195,6 +1211,8 @@ class Judge:
         if parallel == 1:
             results = [self.run_test(i, test, program) for i, test in enumerate(tests)]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # only here: ~10 ms of imports
+
             with ThreadPoolExecutor(max_workers=parallel) as pool:
                 results = list(
                     pool.map(lambda pair: self.run_test(pair[0], pair[1], program), enumerate(tests))
@@ -1303,14 +1321,10 @@ def judge(request: dict) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if "--info" in args:
-        print(json.dumps(runner_info()))
-        return 0
-    become_subreaper()
+def answer(data: bytes) -> tuple[bytes, int]:
+    """The one-shot protocol on bytes: the result line for a request, and the exit status."""
     try:
-        request = json.load(sys.stdin)
+        request = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         result = {
             "verdict": "SE",
@@ -1319,8 +1333,7 @@ def main(argv: list[str] | None = None) -> int:
             "tests": [],
             "runner": runner_info(),
         }
-        print(json.dumps(result))
-        return 2
+        return (json.dumps(result) + "\n").encode(), 2
     try:
         result = judge(request)
     except Exception as error:  # a runner fault must still answer in the protocol (host: SE)
@@ -1331,8 +1344,136 @@ def main(argv: list[str] | None = None) -> int:
             "tests": [],
             "runner": runner_info(),
         }
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 2 if "error" in result else 0
+    return (json.dumps(result) + "\n").encode(), 2 if "error" in result else 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Serve mode: one long-lived runner, one forked child per request
+
+# Request frame: 4-byte big-endian length, then the JSON request. Result frame: 4-byte length,
+# 1 flags byte, then the JSON result line.
+FRAME_HEADER = struct.Struct(">I")
+RESULT_HEADER = struct.Struct(">IB")
+FLAG_DIRTY = 1  # the work directory could not be emptied: the host should retire this runner
+MAX_REQUEST_BYTES = 1 << 30
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``, or None at end of file."""
+    parts = bytearray()
+    while len(parts) < size:
+        chunk = os.read(fd, min(size - len(parts), 1 << 20))
+        if not chunk:
+            return None
+        parts += chunk
+    return bytes(parts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _judge_in_child(data: bytes) -> bytes:
+    """Fork a child that judges ``data`` as the one-shot runner would; its result line."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of the protocol stream is left to the solution's reach
+        status = 70
+        try:
+            os.close(read_end)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for target in (0, 1, 2):
+                os.dup2(devnull, target)
+            become_subreaper()  # not inherited across fork: the child sweeps its own strays
+            line, status = answer(data)
+            _write_all(write_end, line)
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    parts = []
+    with open(read_end, "rb") as result:
+        while chunk := result.read(1 << 20):
+            parts.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    line = b"".join(parts)
+    if not line.endswith(b"\n"):
+        fault = {
+            "verdict": "SE",
+            "error": f"runner fault: the judging child ended ({_status_text(status)}) without a result",
+            "compile": None,
+            "tests": [],
+            "runner": runner_info(),
+        }
+        line = (json.dumps(fault) + "\n").encode()
+    return line
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return signal_name(os.WTERMSIG(status))
+    return f"exit {os.waitstatus_to_exitcode(status)}"
+
+
+def sweep_directory(path: str) -> bool:
+    """Delete everything under ``path`` (making locked directories accessible first); empty after?"""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                sweep_directory(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
+def serve(sweep: str | None) -> int:
+    """Answer request frames on stdin until it ends; each in a fresh child, then a clean slate."""
+    become_subreaper()
+    hide_from_solutions()
+    runner_info()  # read once here; every child inherits it
+    leftovers = ChildRegistry()  # registers nothing: every descendant left after a request is a stray
+    while True:
+        header = _read_exactly(0, FRAME_HEADER.size)
+        if header is None:
+            return 0
+        (size,) = FRAME_HEADER.unpack(header)
+        if size > MAX_REQUEST_BYTES:
+            return 2  # a broken stream: the host sees it end and starts another runner
+        data = _read_exactly(0, size)
+        if data is None:
+            return 0
+        line = _judge_in_child(data)
+        leftovers.kill_strays()
+        clean = sweep_directory(sweep) if sweep else True
+        _write_all(1, RESULT_HEADER.pack(len(line), 0 if clean else FLAG_DIRTY) + line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--info" in args:
+        print(json.dumps(runner_info()))
+        return 0
+    if "--serve" in args:
+        sweep = args[args.index("--sweep") + 1] if "--sweep" in args[:-1] else None
+        return serve(sweep)
+    become_subreaper()
+    hide_from_solutions()
+    line, status = answer(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(line)
+    sys.stdout.flush()
+    return status
 
 
 if __name__ == "__main__":

@@ -461,3 +461,82 @@ def test_each_test_starts_from_a_fresh_interpreter_state() -> None:
     lines = [t["stdout"].split() for t in result["tests"]]
     assert [line[:2] for line in lines] == [["fresh", "fresh"]] * 3
     assert len({line[2] for line in lines}) == 3  # random is seeded afresh in every test
+
+
+# --- serve mode (one runner, many requests: what the docker pool runs in each container) ------------
+
+
+class Server:
+    """A real ``runner.py --serve`` process, spoken to in its framed protocol."""
+
+    def __init__(self, sweep: Path) -> None:
+        env = dict(os.environ, OPENAI_API_KEY=FAKE_KEY)
+        self.process = subprocess.Popen(
+            [sys.executable, str(RUNNER), "--serve", "--sweep", str(sweep)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+
+    def send(self, payload: bytes) -> tuple[int, dict[str, Any]]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(len(payload).to_bytes(4, "big") + payload)
+        self.process.stdin.flush()
+        header = self.process.stdout.read(5)
+        size, flags = int.from_bytes(header[:4], "big"), header[4]
+        return flags, json.loads(self.process.stdout.read(size))
+
+    def ask(self, source: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
+        request = {"language": "python", "source": source, "tests": tests, "limits": FAST}
+        flags, result = self.send(json.dumps(request).encode())
+        assert flags == 0
+        return result
+
+    def finish(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        return self.process.wait(timeout=30)
+
+
+def test_serve_answers_requests_in_turn_and_sweeps_between_them(tmp_path: Path) -> None:
+    sweep = tmp_path / "work"
+    sweep.mkdir()
+    server = Server(sweep)
+    try:
+        echo = server.ask("print(input())", [{"input": "5", "output": "5"}] * 3)
+        assert echo["verdict"] == "AC" and len(echo["tests"]) == 3
+        assert echo["runner"]["version"] == 1
+        # Litter in the work dir (a locked directory too) is gone after the next request.
+        (sweep / "locked" / "inner").mkdir(parents=True)
+        (sweep / "litter.txt").write_text("x")
+        (sweep / "locked").chmod(0)
+        wrong = server.ask("print(6)", [{"input": "", "output": "5"}])
+        assert wrong["verdict"] == "WA"
+        assert list(sweep.iterdir()) == []
+        show_key = "import os\nprint(os.environ.get('OPENAI_API_KEY', 'absent'))"
+        leaked = server.ask(show_key, [{"input": "", "output": "absent"}])
+        assert leaked["verdict"] == "AC"
+        # A request that is not JSON is answered with SE, and the server goes on.
+        flags, bad = server.send(b"{not json")
+        assert bad["verdict"] == "SE" and "not JSON" in bad["error"]
+        assert server.ask("print(1)", [{"input": "", "output": "1"}])["verdict"] == "AC"
+    finally:
+        assert server.finish() == 0  # end of input: the server ends cleanly
+
+
+def test_serve_kills_what_a_solution_leaves_before_the_next_request(tmp_path: Path) -> None:
+    leave_daemon = (
+        "import os\nif os.fork() == 0:\n    os.setsid()\n"
+        "    os.execvp('sh', ['sh', '-c', 'exec sleep 31337'])\nprint('left')\n"
+    )
+    count = (
+        "import os\nfound = 0\nfor pid in os.listdir('/proc'):\n    if pid.isdigit():\n        try:\n"
+        "            found += b'31337' in open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+        "        except OSError:\n            pass\nprint(found)\n"
+    )
+    server = Server(tmp_path)
+    try:
+        assert server.ask(leave_daemon, [{"input": "", "output": "left"}])["verdict"] == "AC"
+        assert server.ask(count, [{"input": "", "output": "0"}])["verdict"] == "AC"
+    finally:
+        assert server.finish() == 0

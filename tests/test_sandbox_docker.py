@@ -166,6 +166,91 @@ async def test_container_killed_mid_run_is_retried_not_blamed(client: object) ->
     assert _own_containers(client, sandbox) == []
 
 
+# Run in the container from outside (docker exec, as the sandbox user): SIGKILL the serving runner.
+KILL_SERVING_RUNNER = """import os, signal
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"--serve" in handle.read():
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+async def test_serving_runner_killed_mid_request_is_retried_on_a_fresh_container(client: object) -> None:
+    sandbox = open_sandbox("docker", pool_size=1, warn=False)
+    assert isinstance(sandbox, DockerSandbox)
+    async with sandbox:
+        await sandbox.warm()
+        (first,) = _own_containers(client, sandbox)
+        slow_echo = "import time\ntime.sleep(1.5)\n" + ECHO
+        judging = asyncio.create_task(
+            sandbox.judge(slow_echo, "python", [{"input": "hi\n", "output": "hi\n"}])
+        )
+        await asyncio.sleep(0.7)
+        killer = client.api.exec_create(first, ["python3", "-c", KILL_SERVING_RUNNER])["Id"]
+        client.api.exec_start(killer)
+        result = await judging
+        assert result.verdict == "AC" and result.attempts == 2, (result.verdict, result.message)
+        assert "runner" in result.message and "retried" in result.message
+        # The broken container is gone; its replacement serves the next solution.
+        assert first not in _own_containers(client, sandbox)
+        assert first not in [c["Id"] for c in labelled_containers(client)]
+        after = await sandbox.judge(SUM, "python", SUM_TESTS)
+        assert after.verdict == "AC" and after.attempts == 1
+    assert _own_containers(client, sandbox) == []
+
+
+# The first solution litters, leaves a daemon and tries to reach the serving runner's descriptors
+# (its stream to the host, the result pipe) through /proc; the next one on the same runner looks.
+TAMPER_WITH_RUNNER = """import os, time
+with open("/tmp/litter.txt", "w") as handle:
+    handle.write("x")
+reached = []
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) == os.getpid():
+        continue
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if b"runner.py" not in handle.read():
+                continue
+    except OSError:
+        continue
+    for fd in range(8):
+        try:
+            os.close(os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY))
+            reached.append(f"{pid}/{fd}")
+        except OSError:
+            pass
+if os.fork() == 0:
+    os.setsid()
+    os.execvp("sh", ["sh", "-c", "exec sleep 31337"])
+print("contained" if not reached else "reached " + " ".join(reached))
+"""
+
+LOOK_FOR_THE_PREVIOUS_SOLUTION = COUNT_OUTLIVERS.replace(
+    'print("contained"', 'found += os.path.exists("/tmp/litter.txt")\nprint("contained"'
+)
+
+
+async def test_one_runner_serves_solutions_in_turn_and_none_reaches_the_next(client: object) -> None:
+    sandbox = open_sandbox("docker", pool_size=1, warn=False)
+    assert isinstance(sandbox, DockerSandbox)
+    contained = [{"input": "", "output": "contained"}]
+    async with sandbox:
+        await sandbox.warm()
+        (container,) = _own_containers(client, sandbox)
+        first = await sandbox.judge(TAMPER_WITH_RUNNER, "python", contained)
+        assert first.verdict == "AC", (first.tests[0].stdout, first.tests[0].stderr)
+        second = await sandbox.judge(LOOK_FOR_THE_PREVIOUS_SOLUTION, "python", contained)
+        assert second.verdict == "AC", second.tests[0].stdout
+        # Both ran on the same container and runner: nothing was recycled to get this isolation.
+        assert _own_containers(client, sandbox) == [container]
+        assert sandbox._all[container].uses == 2 and first.attempts == second.attempts == 1
+
+
 async def test_checker_program_and_callable(pool: DockerSandbox) -> None:
     any_even = [{"input": "", "output": "2"}]
     program = ProgramChecker(

@@ -1,9 +1,13 @@
-"""The docker backend: a warm pool of locked-down containers, one ``exec`` of the runner per solution.
+"""The docker backend: a warm pool of locked-down containers, each with one persistent runner.
 
 Containers start once (no network, read-only root, tmpfs work dir, non-root, no capabilities, pids,
-memory and CPU limits) and serve many solutions; the request goes in on the exec's stdin because
-``put_archive`` cannot write to a tmpfs under a read-only root. Time limits are enforced inside by the
-runner; the host's exec timeout is only a last resort, after which the container is killed.
+memory and CPU limits) and serve many solutions. Each runs one long-lived ``runner.py --serve`` exec,
+started with the container: requests go in on its stdin as length-prefixed frames and results come
+back the same way, so neither an exec nor the runner's start-up is paid per solution. The runner
+judges each request in a freshly forked child and then kills every leftover process and empties the
+work dir. Time limits are enforced inside by the runner; the host's timeout is only a last resort,
+after which the container is killed. A runner stream that breaks is a ``SandboxFault``: the container
+goes and the judgement is retried on another.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import atexit
 import functools
 import os
 import platform
+import select
 import shlex
 import socket
 import struct
@@ -20,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from alphaflow.errors import UserError
@@ -41,20 +46,16 @@ CONTAINER_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
-# The runner, then a sweep of the work dir: whatever a solution left there (files filling the tmpfs,
-# unreadable directories) must not reach the next solution. If the sweep fails, the container goes.
-RECYCLE_MARK = "alphaflow-sandbox-recycle"
-RUNNER_COMMAND = [
-    "sh",
-    "-c",
-    f"python3 {RUNNER_PATH_IN_IMAGE}; status=$?; "
-    f"find {WORK_DIR} -mindepth 1 -type d -exec chmod u+rwx {{}} + 2>/dev/null; "
-    f"find {WORK_DIR} -mindepth 1 -delete 2>/dev/null; "
-    f'[ -z "$(find {WORK_DIR} -mindepth 1 -print -quit)" ] || echo {RECYCLE_MARK} >&2; '
-    "exit $status",
-]
+# The persistent runner; after each request it sweeps the work dir (whatever a solution left there,
+# files filling the tmpfs or unreadable directories, must not reach the next solution) and flags the
+# result when the sweep failed, so the container goes.
+SERVE_COMMAND = ["python3", RUNNER_PATH_IN_IMAGE, "--serve", "--sweep", WORK_DIR]
+REQUEST_HEADER = struct.Struct(">I")
+RESULT_HEADER = struct.Struct(">IB")  # length, flags
+FLAG_DIRTY = 1
 # A hostile program's output is capped by the runner; this caps what the host reads in any case.
 MAX_EXEC_OUTPUT_BYTES = 256 << 20
+MAX_STDERR_KEPT = 4096
 
 
 @dataclass
@@ -72,10 +73,37 @@ class PoolSettings:
 
 
 @dataclass
+class RunnerStream:
+    """The attached stdin/stdout of a container's persistent runner exec."""
+
+    exec_id: str
+    stream: Any  # what the SDK returned; closing it ends the exec's stdin
+    raw: socket.socket
+    pending: bytearray = field(default_factory=bytearray)  # docker frames not yet parsed
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except Exception:
+            pass
+
+    def broken(self) -> bool:
+        """True when the runner's stream ended or holds data nobody asked for (it is idle)."""
+        try:
+            readable, _, _ = select.select([self.raw], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+
+@dataclass
 class PooledContainer:
     id: str
     uses: int = 0
     last_used: float = 0.0
+    runner: RunnerStream | None = None
 
 
 # Every open pool (held strongly: a pool dropped without close() still owns running containers), so
@@ -139,7 +167,8 @@ class DockerSandbox(Sandbox):
         for container_id in ids:
             self._remove(container_id)
 
-    def _create(self) -> PooledContainer:
+    def _create(self, serve: bool = True) -> PooledContainer:
+        """Start a container and, for the pool (``serve``), its persistent runner."""
         settings = self.settings
         host_config = self.api.create_host_config(
             network_mode="none",
@@ -174,10 +203,19 @@ class DockerSandbox(Sandbox):
             self._all[container.id] = container
         try:
             self.api.start(container.id)
+            if serve:
+                container.runner = self._start_runner(container.id)
         except Exception:
             self._discard(container)
             raise
         return container
+
+    def _start_runner(self, container_id: str) -> RunnerStream:
+        exec_id = self.api.exec_create(
+            container_id, SERVE_COMMAND, stdin=True, stdout=True, stderr=True, workdir=WORK_DIR
+        )["Id"]
+        stream = self.api.exec_start(exec_id, socket=True)
+        return RunnerStream(exec_id, stream, getattr(stream, "_sock", stream))
 
     def _remove(self, container_id: str) -> None:
         try:
@@ -188,12 +226,19 @@ class DockerSandbox(Sandbox):
     def _discard(self, container: PooledContainer) -> None:
         with self._lock:
             self._all.pop(container.id, None)
+        if container.runner is not None:
+            container.runner.close()
         self._remove(container.id)
 
     # --- checkout and return -------------------------------------------------------------------
 
     def _healthy(self, container: PooledContainer) -> bool:
+        """Running, and so is its runner (whose exec ends with the container or when it dies)."""
+        if container.runner is not None and container.runner.broken():
+            return False
         try:
+            if container.runner is not None:
+                return bool(self.api.exec_inspect(container.runner.exec_id)["Running"])
             return bool(self.api.inspect_container(container.id)["State"]["Running"])
         except Exception:
             return False
@@ -233,16 +278,37 @@ class DockerSandbox(Sandbox):
             raise SandboxFault(f"could not start a sandbox container: {error}") from error
         faulted = True
         try:
-            exit_code, stdout, stderr = self._exec(container.id, RUNNER_COMMAND, request, timeout_s)
-            if RECYCLE_MARK.encode() in stderr[-200:]:
+            flags, result = self._ask_runner(container, request, timeout_s)
+            if flags & FLAG_DIRTY:
                 container.uses = self.settings.max_uses  # not clean any more: retire it after this
-            if exit_code != 0:
-                tail = stderr[-500:].decode("utf-8", errors="replace")
-                raise SandboxFault(f"the runner exited with {exit_code} in the container: {tail}")
             faulted = False
-            return stdout
+            return result
         finally:
             self._checkin(container, faulted)
+
+    def _ask_runner(self, container: PooledContainer, request: bytes, timeout_s: float) -> tuple[int, bytes]:
+        """One request frame to the container's persistent runner; (flags, result) or ``SandboxFault``."""
+        runner = container.runner
+        if runner is None:
+            raise SandboxFault("the container has no runner")
+        deadline = time.monotonic() + timeout_s
+        try:
+            runner.raw.settimeout(timeout_s)
+            runner.raw.sendall(REQUEST_HEADER.pack(len(request)) + request)
+            header = _read_stdout(runner, RESULT_HEADER.size, deadline)
+            size, flags = RESULT_HEADER.unpack(header)
+            if size > MAX_EXEC_OUTPUT_BYTES:
+                raise OSError(f"the runner announced a {size}-byte result")
+            result = _read_stdout(runner, size, deadline)
+        except TimeoutError:
+            self._remove(container.id)  # the runner's own limits failed: nothing in there is trusted
+            raise SandboxFault(f"no answer from the container within {timeout_s:.0f} s; killed it") from None
+        except EOFError:
+            tail = bytes(runner.stderr[-500:]).decode("utf-8", errors="replace")
+            raise SandboxFault(f"the runner in the container ended mid-request: {tail}") from None
+        except OSError as error:
+            raise SandboxFault(f"lost the connection to the container's runner: {error}") from error
+        return flags, result
 
     def _exec(
         self, container_id: str, cmd: list[str], stdin: bytes, timeout_s: float
@@ -280,7 +346,7 @@ class DockerSandbox(Sandbox):
     async def _workspace_container(self) -> PooledContainer:
         async with self._workspace_lock:
             if self._workspace is None or not await self._in_thread(self._healthy, self._workspace):
-                self._workspace = await self._in_thread(self._create)
+                self._workspace = await self._in_thread(self._create, False)
             return self._workspace
 
     async def run(self, cmd: Sequence[str], stdin: bytes = b"", timeout_s: float = 10.0) -> RunResult:
@@ -346,6 +412,35 @@ def _read_demultiplexed(raw: socket.socket, deadline: float) -> tuple[bytes, byt
             buffers.setdefault(stream_type, bytearray()).extend(pending[8 : 8 + size])
             del pending[: 8 + size]
     return bytes(buffers[1]), bytes(buffers[2])
+
+
+def _read_stdout(runner: RunnerStream, size: int, deadline: float) -> bytes:
+    """The next ``size`` bytes of the runner's stdout (stderr is kept aside, its tail only)."""
+    while len(runner.stdout) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        runner.raw.settimeout(remaining)
+        chunk = runner.raw.recv(1 << 16)
+        if not chunk:
+            raise EOFError
+        runner.pending += chunk
+        while len(runner.pending) >= 8:
+            stream_type, length = struct.unpack(">BxxxL", runner.pending[:8])
+            if len(runner.pending) < 8 + length:
+                break
+            payload = runner.pending[8 : 8 + length]
+            if stream_type == 1:
+                runner.stdout += payload
+            else:
+                runner.stderr += payload
+                del runner.stderr[:-MAX_STDERR_KEPT]
+            del runner.pending[: 8 + length]
+        if len(runner.stdout) > MAX_EXEC_OUTPUT_BYTES + RESULT_HEADER.size:
+            raise OSError(f"the container wrote more than {MAX_EXEC_OUTPUT_BYTES} bytes")
+    data = bytes(runner.stdout[:size])
+    del runner.stdout[:size]
+    return data
 
 
 def _core_ulimit() -> Any:
