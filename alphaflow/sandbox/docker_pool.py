@@ -160,12 +160,14 @@ class DockerSandbox(Sandbox):
 
     def remove_all_now(self) -> None:
         with self._lock:
-            ids = list(self._all)
+            containers = list(self._all.values())
             self._all.clear()
         self._idle.clear()
         self._workspace = None
-        for container_id in ids:
-            self._remove(container_id)
+        for container in containers:
+            if container.runner is not None:
+                container.runner.close()
+            self._remove(container.id)
 
     def _create(self, serve: bool = True) -> PooledContainer:
         """Start a container and, for the pool (``serve``), its persistent runner."""
