@@ -96,6 +96,16 @@ PYTHON_COMPILER = (
     "open(sys.argv[2],'wb').write(marshal.dumps(code))\n"
     "print('\\n'.join(site.getsitepackages()))\n"
 )
+# The same without `site` (~5 ms less), for a runner that already knows the site directories (serve
+# mode asks once, see ``learn_site_dirs``).
+PYTHON_COMPILER_KNOWING_SITE = (
+    "import sys,marshal\n"
+    "src=open(sys.argv[1],'rb').read()\n"
+    "code=compile(src,sys.argv[3],'exec',dont_inherit=True)\n"
+    "open(sys.argv[2],'wb').write(marshal.dumps(code))\n"
+)
+# ':'-joined site directories of the solutions' interpreter, once known (serve mode).
+_known_site_dirs: str | None = None
 
 # A fork server for Python tests: one `python3 -S` per solution loads the compiled solution once;
 # for each test it forks a pristine child (it never ran the solution itself) that takes the test's
@@ -963,7 +973,8 @@ def compile_program(
     else:
         source_path, binary = os.path.join(directory, "main.py"), os.path.join(directory, "main.code")
         python = python_for_solutions()
-        argv = [python, "-S", "-c", PYTHON_COMPILER, source_path, binary, source_path]
+        compiler = PYTHON_COMPILER if _known_site_dirs is None else PYTHON_COMPILER_KNOWING_SITE
+        argv = [python, "-S", "-c", compiler, source_path, binary, source_path]
         run_argv = [python, "-S", "-c", PYTHON_LAUNCHER, binary, source_path]
     with open(source_path, "w", encoding="utf-8") as handle:
         handle.write(source)
@@ -996,8 +1007,11 @@ def compile_program(
         message = f"compiler killed by {signal_name(outcome.signal)}\n" + message
     ok = outcome.exit_code == 0 and not outcome.wall_killed and not outcome.output_exceeded
     if ok and language == "python":
-        site_dirs = bytes(outcome.stdout).decode("utf-8", "replace").split("\n")
-        run_argv.append(":".join(path for path in site_dirs if path and os.path.isdir(path)))
+        if _known_site_dirs is not None:
+            run_argv.append(_known_site_dirs)
+        else:
+            site_dirs = bytes(outcome.stdout).decode("utf-8", "replace").split("\n")
+            run_argv.append(":".join(path for path in site_dirs if path and os.path.isdir(path)))
         message = ""
     return Program(
         ok=ok, output=message[:keep], seconds=round(outcome.wall_s, 4), argv=run_argv, language=language
@@ -1438,11 +1452,26 @@ def sweep_directory(path: str) -> bool:
         return False
 
 
+def learn_site_dirs() -> None:
+    """Ask the solutions' interpreter for its site directories once, so no judging has to."""
+    global _known_site_dirs
+    code = "import site; print('\\n'.join(site.getsitepackages()))"
+    try:
+        done = subprocess.run(
+            [python_for_solutions(), "-S", "-c", code], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return  # each compile step finds them out instead
+    if done.returncode == 0:
+        _known_site_dirs = ":".join(path for path in done.stdout.split("\n") if path and os.path.isdir(path))
+
+
 def serve(sweep: str | None) -> int:
     """Answer request frames on stdin until it ends; each in a fresh child, then a clean slate."""
     become_subreaper()
     hide_from_solutions()
     runner_info()  # read once here; every child inherits it
+    learn_site_dirs()
     leftovers = ChildRegistry()  # registers nothing: every descendant left after a request is a stray
     while True:
         header = _read_exactly(0, FRAME_HEADER.size)

@@ -516,6 +516,11 @@ def test_serve_answers_requests_in_turn_and_sweeps_between_them(tmp_path: Path) 
         show_key = "import os\nprint(os.environ.get('OPENAI_API_KEY', 'absent'))"
         leaked = server.ask(show_key, [{"input": "", "output": "absent"}])
         assert leaked["verdict"] == "AC"
+        # The solution's import path is the one-shot runner's (serve mode learns the site dirs once).
+        show_path = "import sys\nprint(sys.path[1:])"
+        served = server.ask(show_path, [{"input": "", "output": None}])["tests"][0]["stdout"]
+        assert served == one("python", show_path, expected=None)["test"]["stdout"]
+        assert "packages" in served
         # A request that is not JSON is answered with SE, and the server goes on.
         flags, bad = server.send(b"{not json")
         assert bad["verdict"] == "SE" and "not JSON" in bad["error"]
