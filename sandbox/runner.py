@@ -114,20 +114,20 @@ _known_site_dirs: str | None = None
 # they do for a program started on a pipe.
 # argv: CODE_FILE SOURCE_PATH SITE_DIRS CONTROL_FD CPU_SOFT CPU_HARD FSIZE STACK NPROC(-1: none) AS
 PYTHON_FORK_SERVER = """
-import builtins, marshal, os, resource, socket, sys
+import _socket, builtins, marshal, os, resource, sys
 def _quit(code=None):
     raise SystemExit(code)
 builtins.exit = builtins.quit = _quit
 with open(sys.argv[1], 'rb') as _file:
     _code = marshal.load(_file)
 sys.path[1:1] = [d for d in sys.argv[3].split(':') if d]
-_control = socket.socket(fileno=int(sys.argv[4]))
+_control = _socket.socket(fileno=int(sys.argv[4]))
 _limits = [int(value) for value in sys.argv[5:11]]
 sys.argv = sys.argv[2:3]
 def _serve():
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(_control, 16, 3)
+            message, fds = _receive()
         except OSError:
             os._exit(0)
         if not message or len(fds) != 3:
@@ -154,6 +154,15 @@ def _serve():
         _control.send(b'P%d' % pid)
         _, status, usage = os.wait4(pid, 0)
         _control.send(b'X%d %r %d' % (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss))
+def _receive():
+    # socket.recv_fds without the socket module (its import, enum included, costs ~10 ms a start).
+    message, ancillary, _, _ = _control.recvmsg(16, _socket.CMSG_LEN(3 * 4))
+    fds = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds += [int.from_bytes(data[i:i + 4], sys.byteorder, signed=True) for i in range(0, usable, 4)]
+    return message, fds
 def _run():
     # Only a forked child gets here. The solution runs in a fresh __main__ module. At the end it
     # does what a program can observe of an interpreter's exit (join threads, atexit, flush
