@@ -114,6 +114,15 @@ def _present_quick(tag: str) -> bool | None:
     return None  # the engine did not answer: let the SDK path explain
 
 
+def _tag_latest_quick(tag: str) -> None:
+    """Point ``latest`` at the image of this checkout (another checkout may have moved it)."""
+    docker_cli = shutil.which("docker")
+    if docker_cli is not None:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([docker_cli, "tag", tag, f"{IMAGE_REPOSITORY}:latest"], capture_output=True,
+                           timeout=20)
+
+
 # --- building -------------------------------------------------------------------------------------
 
 
@@ -171,11 +180,13 @@ def build_image(
     tag = image_tag()
     force = force or rebuild_base
     if not force and _present_quick(tag):
+        _tag_latest_quick(tag)
         log(f"{tag} is up to date")
         return tag
     client = _client()
     with _build_lock():  # several `./af` calls may start at once: one builds, the others wait
         if not force and image_present(client, tag):
+            client.images.get(tag).tag(IMAGE_REPOSITORY, "latest")
             log(f"{tag} is up to date")
             return tag
         return _build(client, tag, offline=offline, rebuild_base=rebuild_base, log=log)
