@@ -1,14 +1,16 @@
 """Engine overhead: what the flow engine adds on top of the work its steps do.
 
-Three measurements, all in one process against the scripted OpenAI-compatible server (real HTTP,
-real litellm client), no cache:
+Three measurements against the scripted OpenAI-compatible server (real HTTP, real litellm client,
+the server in this process), no cache:
 - ``python_200``: a 200-step chain of ``python`` steps (each renders a template, calls a trivial
   function, publishes its result) -> pure engine overhead per step (target < 2 ms);
 - ``llm_200``: a 200-step chain of ``llm`` steps with zero model latency, and the same 200 requests
   sent straight to the router -> engine overhead per llm step = (flow - direct) / 200 (target < 2 ms),
   plus the end-to-end time per step;
 - ``map_64``: 64 independent llm calls with 200 ms injected latency through a ``map`` at
-  concurrency 16 -> wall time vs the ideal 64 / 16 x 0.2 s = 0.8 s (target <= 1.3x).
+  concurrency 16 -> wall time vs the ideal 64 / 16 x 0.2 s = 0.8 s (target <= 1.3x); measured
+  through litellm with the server in this process, and through the OpenAI SDK client
+  (``--openai-direct``) with the server in its own process, as a real model server is.
 
     python benchmarks/engine_overhead.py [--json] [--steps 200]
 """
@@ -17,9 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +130,25 @@ async def direct_fan_out(router: Any) -> float:
     return time.perf_counter() - started
 
 
+@contextlib.contextmanager
+def out_of_process_server(folder: Path) -> Iterator[str]:
+    """``alphaflow scripted-server`` in a child process; yields its base URL."""
+    script = folder / "map_script.yaml"
+    script.write_text(
+        f'rules:\n  - step: "calls*"\n    response: ok\n    latency_s: {MAP_LATENCY_S}\ndefault: ok\n'
+    )
+    command = [sys.executable, "-m", "alphaflow", "scripted-server", str(script), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base_url = server.stdout.readline().strip() if server.stdout else ""
+        if not base_url.startswith("http"):
+            raise RuntimeError(f"the scripted server did not start: {command}")
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 async def measure(steps: int, folder: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"steps": steps}
     (folder / "python.yaml").write_text(python_chain(steps))
@@ -163,17 +188,19 @@ async def measure(steps: int, folder: Path) -> dict[str, Any]:
         finally:
             router.close()
         # The same fan-out with the OpenAI SDK as the client (--openai-direct, what a local vLLM or
-        # Ollama server gets): litellm's own per-call CPU is the difference.
-        sdk_router = build_router(MODEL, api_base=server.base_url, cache_path=None,
-                                  concurrency=MAP_CONCURRENCY, openai_direct=True)
-        try:
-            sdk_context = RunContext(router=sdk_router, model=MODEL)
-            await timed_flow(folder / "map.yaml", sdk_context)  # warm-up: the SDK's connections
-            sdk_s = await timed_flow(folder / "map.yaml", sdk_context)
-            figures["map_llm_openai_sdk_wall_s"] = round(sdk_s, 3)
-            figures["map_llm_openai_sdk_ratio"] = round(sdk_s / ideal, 3)
-        finally:
-            sdk_router.close()
+        # Ollama server gets) and the model server in its own process, as a real one is: the
+        # in-process server above shares this process's interpreter lock with the engine.
+        with out_of_process_server(folder) as base_url:
+            sdk_router = build_router(MODEL, api_base=base_url, cache_path=None,
+                                      concurrency=MAP_CONCURRENCY, openai_direct=True)
+            try:
+                sdk_context = RunContext(router=sdk_router, model=MODEL)
+                await timed_flow(folder / "map.yaml", sdk_context)  # warm-up: the SDK's connections
+                sdk_s = await timed_flow(folder / "map.yaml", sdk_context)
+                figures["map_llm_openai_sdk_wall_s"] = round(sdk_s, 3)
+                figures["map_llm_openai_sdk_ratio"] = round(sdk_s / ideal, 3)
+            finally:
+                sdk_router.close()
     figures["targets"] = {"step_overhead_ms": 2.0, "map_ratio": 1.3}
     figures["ok"] = (
         figures["python_step_overhead_ms"] < 2.0
@@ -194,7 +221,7 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"map of llm:   {fan_out}: {figures['map_llm_wall_s']:.3f} s = {figures['map_llm_ratio']:.2f}x "
         f"(target <= 1.3x; peak in flight {figures['map_llm_max_in_flight']}; "
         f"{figures['map_llm_cpu_s']:.2f} s CPU in this process)",
-        f"              the same map with the OpenAI SDK client (--openai-direct): "
+        f"              the same map, OpenAI SDK client (--openai-direct), server in its own process: "
         f"{figures['map_llm_openai_sdk_wall_s']:.3f} s = {figures['map_llm_openai_sdk_ratio']:.2f}x",
         f"              the same calls straight to the router, no engine: "
         f"{figures['map_llm_direct_s']:.3f} s = {figures['map_llm_direct_s'] / ideal:.2f}x",
