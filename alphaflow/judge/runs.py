@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,6 @@ from alphaflow.errors import UserError
 from alphaflow.judge.evaluate import EVAL_KINDS, EvalKind, aggregate, kind_of_results
 from alphaflow.judge.self_reward import SelfRewardPlan, flow_inputs, write_iteration
 from alphaflow.trace import Trace
-
-# G-Eval needs the probabilities of the alternative score tokens, not only the sampled one.
-TOP_LOGPROBS = 5
-
-
-class TopLogprobsRouter:
-    """Asks for ``TOP_LOGPROBS`` alternatives whenever a step asks for log-probabilities.
-
-    The flow format's ``logprobs`` is a boolean, and a bare ``logprobs: true`` returns no
-    alternatives from OpenAI-compatible servers; the probability-weighted score needs them.
-    """
-
-    def __init__(self, router: Any) -> None:
-        self._router = router
-
-    async def complete(self, request: Any) -> Any:
-        if request.logprobs is True:
-            request = replace(request, logprobs=TOP_LOGPROBS)
-        return await self._router.complete(request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._router, name)
 
 
 async def run_self_reward(
@@ -107,7 +84,7 @@ async def run_eval(
     from alphaflow.engine import RunContext, StepFailed, load_flow, run_flow
 
     flow = load_flow(flow_ref)
-    context = RunContext(router=TopLogprobsRouter(router), trace=trace, model=model)
+    context = RunContext(router=router, trace=trace, model=model)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(item: dict[str, Any]) -> dict[str, Any]:
