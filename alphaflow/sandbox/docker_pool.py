@@ -468,32 +468,30 @@ def labelled_containers(client: Any) -> list[dict[str, Any]]:
 
 def reap_orphans(client: Any) -> int:
     """Remove containers left by alphaflow processes on this host that no longer run (killed runs)."""
-    removed = 0
-    for info in labelled_containers(client):
-        labels = info.get("Labels") or {}
-        if labels.get(OWNER_HOST_LABEL) != platform.node():
-            continue
-        try:
-            owner = int(labels.get(OWNER_PID_LABEL, "0"))
-        except ValueError:
-            continue
-        if owner and not _pid_alive(owner):
-            try:
-                client.api.remove_container(info["Id"], force=True)
-                removed += 1
-            except Exception:
-                pass
-    return removed
+    return remove_labelled(client, where=_owner_is_gone)
 
 
-def remove_labelled(client: Any) -> int:
-    """Remove every alphaflow sandbox container (``alphaflow sandbox cleanup``)."""
+def _owner_is_gone(info: dict[str, Any]) -> bool:
+    labels = info.get("Labels") or {}
+    if labels.get(OWNER_HOST_LABEL) != platform.node():
+        return False
+    try:
+        owner = int(labels.get(OWNER_PID_LABEL, "0"))
+    except ValueError:
+        return False
+    return bool(owner) and not _pid_alive(owner)
+
+
+def remove_labelled(client: Any, where: Callable[[dict[str, Any]], bool] = lambda info: True) -> int:
+    """Remove the alphaflow sandbox containers ``where`` selects (all: ``alphaflow sandbox cleanup``)."""
     removed = 0
     for info in labelled_containers(client):
+        if not where(info):
+            continue
         try:
             client.api.remove_container(info["Id"], force=True)
             removed += 1
-        except Exception:
+        except Exception:  # already gone, or the engine refused: the next sweep tries again
             pass
     return removed
 
