@@ -75,7 +75,7 @@ def _environment() -> Any:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATE.parent)),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.ChainableUndefined,  # trace events are data: a missing field renders empty
         trim_blocks=True,
         lstrip_blocks=True,
     )
