@@ -172,3 +172,10 @@ def test_empty_binary_and_directory_inputs_are_one_line_errors(tmp_path: Path) -
             load_problem(str(tmp_path / name))
     with pytest.raises(UserError, match="selects a problem in a .jsonl dataset only"):
         load_problem(str(REPO / "examples" / "problems" / "tile_painting.md") + "#x")
+
+
+def test_one_examples_heading_per_example_keeps_every_example() -> None:
+    text = "# T\n\nDo it.\n\n## Example\n\nInput:\n```\n1 2\n```\nOutput:\n```\n3\n```\n\n" \
+           "## Example\n\nInput:\n```\n-5 5\n```\nOutput:\n```\n0\n```\n\n## Note\n\nInput: nothing\n"
+    parsed = parse_statement(text)
+    assert [(t.input, t.output) for t in parsed.tests] == [("1 2\n", "3\n"), ("-5 5\n", "0\n")]

@@ -16,6 +16,7 @@ from typing import Any
 
 from alphaflow.bench.datasets import (
     ProblemFilter,
+    examples_only,
     load_problems,
     parse_data_source,
     parse_difficulties,
@@ -157,6 +158,10 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
     problem_set = load_problems(source, selection)
     if not problem_set.problems:
         raise UserError(f"--data {options.data}: no problem matches the filters")
+    on_examples = examples_only(problem_set.problems)
+    if on_examples:
+        print(f"alphaflow: warning: {len(on_examples)} problem(s) have no hidden tests and are evaluated on "
+              f"their examples, which the flow also sees: {', '.join(on_examples[:5])}", file=sys.stderr)
     flow_path = resolve_flow_path(options.flow)
     run_dir = Path(options.out)
     store = RunStore(run_dir)

@@ -6,6 +6,10 @@
   local cache only, and a missing cache is a one-line error naming the ``--data FILE.jsonl`` alternative.
 - ``FILE.jsonl``: one CodeContests row per line (``alphaflow.problems.iter_jsonl``).
 - a directory: a ``datasets`` ``save_to_disk`` directory, such as AlphaCodium's processed valid/test set.
+- problem files: a Markdown/text statement or a YAML/JSON problem, as ``alphaflow solve`` takes them,
+  or a quoted glob of them (``'problems/*.md'``). A problem with no hidden (private or generated)
+  tests is evaluated on its examples, which the flow also sees; the run says so (a dry run of your
+  own problem, not a benchmark figure).
 
 Every source yields ``alphaflow.problems.Problem`` objects, filtered by split, names, difficulty and tags.
 """
@@ -13,6 +17,7 @@ Every source yields ``alphaflow.problems.Problem`` objects, filtered by split, n
 from __future__ import annotations
 
 import difflib
+import glob
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -22,8 +27,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from alphaflow.errors import UserError
-from alphaflow.problems import Problem, iter_jsonl
+from alphaflow.problems import Problem, TestCase, iter_jsonl
 
+PROBLEM_FILE_SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml", ".json")
 HF_CODECONTESTS = "deepmind/code_contests"
 HF_SPLITS = ("train", "valid", "test")
 DEFAULT_SPLIT = "valid"
@@ -53,8 +59,8 @@ def difficulty_label(value: int | str | None) -> str:
 class DataSource:
     """A serialisable reference to a problem set: enough for another process to load the same problems."""
 
-    kind: str  # "hf" | "jsonl" | "disk"
-    location: str  # HF dataset id, or an absolute path
+    kind: str  # "hf" | "jsonl" | "disk" | "files"
+    location: str  # HF dataset id, an absolute path, or (files) an absolute path or glob
     split: str | None = None
 
     def describe(self) -> str:
@@ -105,6 +111,11 @@ def parse_data_source(spec: str, split: str | None = None) -> DataSource:
             raise UserError(f"--split {chosen!r}: {HF_CODECONTESTS} has splits {', '.join(HF_SPLITS)}")
         return DataSource("hf", name, chosen)
     path = Path(spec).expanduser()
+    if path.suffix.lower() in PROBLEM_FILE_SUFFIXES and (path.is_file() or glob.has_magic(spec)):
+        pattern = str(path.resolve()) if path.is_file() else os.path.abspath(os.path.expanduser(spec))
+        if not glob.glob(pattern):
+            raise UserError(f"--data {spec}: the pattern matches no problem file")
+        return DataSource("files", pattern, None)
     if path.is_dir():
         return DataSource("disk", str(path.resolve()), split)
     if path.is_file():
@@ -145,12 +156,43 @@ def load_problems(source: DataSource, selection: ProblemFilter | None = None) ->
         raise UserError(f"--limit {selection.limit}: must be at least 1")
     if source.kind == "jsonl":
         problems = _filter(iter_jsonl(source.location), selection, source)
+    elif source.kind == "files":
+        problems = _filter(_problem_files(source.location), selection, source)
     elif source.kind in ("hf", "disk"):
         dataset = _open_hf(source) if source.kind == "hf" else _open_disk(source)
         problems = _filter_arrow(dataset, selection, source)
     else:
         raise UserError(f"unknown data source kind {source.kind!r}")
     return ProblemSet(source=source, problems=problems)
+
+
+def _problem_files(pattern: str) -> list[Problem]:
+    """Problems from statement/YAML/JSON files, as ``solve`` reads them (sorted by path)."""
+    from alphaflow.solve.problem_source import load_problem
+
+    problems = []
+    for path in sorted(glob.glob(pattern)):
+        problem = load_problem(path).problem
+        if not problem.evaluation_tests:
+            problem = evaluated_on_examples(problem)
+        problems.append(problem)
+    return problems
+
+
+def evaluated_on_examples(problem: Problem) -> Problem:
+    """``problem`` with its examples also used as evaluation tests (it has no hidden tests)."""
+    from dataclasses import replace
+
+    copies = [TestCase(test.input, test.output, "private") for test in problem.public_tests]
+    return replace(problem, private_tests=copies, generated_tests=[])
+
+
+def examples_only(problems: Iterable[Problem]) -> list[str]:
+    """Names of the problems evaluated on their own examples (hidden tests = the examples)."""
+    def same(tests: list[TestCase]) -> list[tuple[str, str]]:
+        return [(test.input, test.output) for test in tests]
+
+    return [p.name for p in problems if p.public_tests and same(p.evaluation_tests) == same(p.public_tests)]
 
 
 def _matches(name: str, difficulty: Any, tags: Sequence[str], selection: ProblemFilter) -> bool:

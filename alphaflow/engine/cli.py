@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,7 @@ def list_command(args: argparse.Namespace) -> int:
     table.add_column("file")
     table.add_column("description")
     for name, description, path in flows:
-        short = description.split(". ")[0].rstrip(".")
-        short = short if len(short) <= 100 else short[:97] + "..."
+        short = first_sentence(description)
         table.add_row(escape(name), escape(str(path.relative_to(flows_dir()))), escape(short))
     Console().print(table)
     return 0
@@ -130,6 +130,19 @@ def trace_show_command(args: argparse.Namespace) -> int:
 
 
 # -- run -------------------------------------------------------------------------------------------
+# A sentence ends at ". " unless the word before the dot is an abbreviation ("et al.", "e.g.", "vs.").
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z(])")
+
+
+def first_sentence(text: str, width: int = 160) -> str:
+    """The first sentence of a description, for one table row; abbreviations do not end it, and a
+    sentence longer than ``width`` characters is cut at a word boundary."""
+    sentence = _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0].rstrip(".")
+    if len(sentence) <= width:
+        return sentence
+    return sentence[:width].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
 def collect_inputs(spec: Any, input_file: str | None, pairs: list[str]) -> dict[str, Any]:
     from alphaflow.engine.inputs import parse_cli_value, read_data_file
     from alphaflow.errors import UserError

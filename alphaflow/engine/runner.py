@@ -407,11 +407,17 @@ class _Run:
             info["inputs"] = {"items": len(items), "concurrency": concurrency}
         semaphore = asyncio.Semaphore(concurrency)
         results: list[Any] = [None] * len(items)
+        self.trace.write("map_start", path=path, items=len(items))  # for live progress: the total
 
         async def iteration(index: int, item: Any) -> None:
             async with semaphore:
                 inner = {**scope, step.as_: item, "index": index, _ITERATIONS: (*scope[_ITERATIONS], index)}
-                await self.steps(flow, step.steps, inner, f"{path}[{index}].")
+                try:
+                    await self.steps(flow, step.steps, inner, f"{path}[{index}].")
+                except BaseException:
+                    self.trace.write("map_item_end", path=path, index=index, status="failed")
+                    raise
+                self.trace.write("map_item_end", path=path, index=index, status="ok")
                 if step.result is None:
                     results[index] = {body.id: inner[body.id] for body in step.steps}
                 else:

@@ -6,15 +6,12 @@ Reads the JSON-lines events written by the engine (``flow_*``, ``step_*``) and t
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from alphaflow.errors import UserError
 from alphaflow.trace import read_trace
@@ -86,24 +83,50 @@ def summarize(events: list[dict[str, Any]]) -> TraceSummary:
 
 
 def print_summary(events: list[dict[str, Any]], console: Console, title: str) -> None:
+    """The run as a tree (loops and maps with numbered iterations), then totals and errors."""
+    from rich.tree import Tree
+
+    from alphaflow.engine.trace_tree import build_tree, human_seconds, run_facts
+
     summary = summarize(events)
-    for flow in summary.flows:
-        status = escape(f"{flow.get('status')} in {flow.get('duration_s')} s")
-        console.print(f"flow [bold]{escape(str(flow.get('flow')))}[/bold]: {status}")
-    table = Table(title=title, show_lines=False)
-    for column in ("step", "kind", "status", "seconds", "attempts"):
-        table.add_column(column, justify="right" if column in ("seconds", "attempts") else "left")
-    for step in summary.steps:
-        status = str(step.get("status"))
+    run = build_tree(events)
+    facts = " · ".join(f"{label} {text}" for label, text in run_facts(run))
+    tree = Tree(f"[bold]{escape(title)}[/bold]  {escape(human_seconds(run.duration_s))}"
+                + (f"\n[dim]{escape(facts)}[/dim]" if facts else ""))
+
+    def label(node: Any) -> str:
+        status = node.status
         style = {"ok": "green", "skipped": "dim", "continued": "yellow", "failed": "red"}.get(status, "")
-        table.add_row(
-            escape(str(step.get("path"))),
-            escape(str(step.get("kind"))),
-            f"[{style}]{status}[/{style}]" if style else escape(status),
-            f"{_seconds(step.get('duration_s')):.3f}",
-            escape(str(step.get("attempts", 1))),
-        )
-    console.print(table)
+        text = f"{escape(node.id)} [dim]{escape(node.kind)}[/dim]"
+        text += f" [{style}]{escape(status)}[/{style}]" if style else f" {escape(status)}"
+        text += f" {escape(human_seconds(node.duration_s))}"
+        if node.kind == "llm":
+            prompt, completion = node.tokens
+            text += f" [dim]· {prompt}+{completion} tokens{' · cached' if node.cached else ''}[/dim]"
+        if node.kind == "sandbox":
+            output = (node.end_event or {}).get("output")
+            if isinstance(output, dict) and output.get("verdict"):
+                verdict = output["verdict"]
+                colour = "green" if verdict == "AC" else "red"
+                score = f"{output.get('passed')}/{output.get('total')}"
+                text += f" [{colour}]{escape(str(verdict))} {score}[/{colour}]"
+        if node.error:
+            text += f"\n[red]{escape(node.error[:300])}[/red]"
+        return text
+
+    def add(branch: Any, node: Any) -> None:
+        here = branch.add(label(node))
+        for child in node.children:
+            add(here, child)
+        word = "iteration" if node.kind == "loop" else "item"
+        for index in sorted(node.iterations):
+            group = here.add(f"[dim]{word} {index + 1}[/dim]")
+            for child in node.iterations[index]:
+                add(group, child)
+
+    for node in run.root.children:
+        add(tree, node)
+    console.print(tree)
     cost = f"${summary.cost_usd:.4f}"
     if summary.unknown_cost_calls:
         cost += f" + {summary.unknown_cost_calls} call(s) of unknown price"
@@ -115,61 +138,8 @@ def print_summary(events: list[dict[str, Any]], console: Console, title: str) ->
         console.print(f"[red]error[/red] {escape(error)}", highlight=False)
 
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-.ok{color:#176a17}.failed{color:#b00}.continued{color:#a60}.skipped{color:#888}
-details{margin:2px 0;border-left:3px solid #ddd;padding-left:8px}summary{cursor:pointer}
-pre{background:#f6f6f6;padding:6px;white-space:pre-wrap;word-break:break-word;max-height:40em;overflow:auto}
-.error{color:#b00}
-"""
-
-
-def _pre(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return f"<pre>{html.escape(text)}</pre>"
-
-
 def render_html(events: list[dict[str, Any]], title: str) -> str:
-    """A self-contained page (no external assets); every value from the trace is escaped."""
-    summary = summarize(events)
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<p>model calls: {summary.calls} ({summary.cached_calls} cached); "
-        f"tokens: {summary.prompt_tokens} prompt + {summary.completion_tokens} completion; "
-        f"cost: ${summary.cost_usd:.4f}"
-        + (f" + {summary.unknown_cost_calls} call(s) of unknown price" if summary.unknown_cost_calls else "")
-        + "</p>",
-    ]
-    if summary.step_errors or summary.model_errors:
-        parts.append("<h2>Errors</h2><ul>")
-        parts += [
-            f"<li class='error'>{esc(error)}</li>" for error in summary.step_errors + summary.model_errors
-        ]
-        parts.append("</ul>")
-    parts.append("<h2>Steps</h2><table><tr><th>step</th><th>kind</th><th>status</th><th>seconds</th></tr>")
-    for step in summary.steps:
-        status = str(step.get("status"))
-        parts.append(
-            f"<tr><td>{esc(str(step.get('path')))}</td><td>{esc(str(step.get('kind')))}</td>"
-            f"<td class='{esc(status)}'>{esc(status)}</td>"
-            f"<td>{_seconds(step.get('duration_s')):.3f}</td></tr>"
-        )
-    parts.append("</table><h2>Events</h2>")
-    for event in events:
-        label = " ".join(
-            str(event.get(key))
-            for key in ("event", "path", "step", "status", "model")
-            if event.get(key) is not None
-        )
-        details = "".join(
-            f"<div><b>{esc(str(key))}</b>{_pre(value)}</div>"
-            for key, value in event.items()
-            if key != "event"
-        )
-        parts.append(f"<details><summary>{esc(label)}</summary>{details}</details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The self-contained trace viewer page (``alphaflow.engine.trace_html``)."""
+    from alphaflow.engine.trace_html import render_trace_html
+
+    return render_trace_html(events, title)

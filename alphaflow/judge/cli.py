@@ -135,7 +135,6 @@ def self_reward_command(args: argparse.Namespace) -> int:
     from alphaflow.judge.code_reward import RewardWeights
     from alphaflow.judge.data import load_prompts
     from alphaflow.judge.self_reward import SelfRewardPlan, actors_for, summary_lines
-    from alphaflow.trace import Trace
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, not {args.limit}")
@@ -179,10 +178,14 @@ def self_reward_command(args: argparse.Namespace) -> int:
         if not args.json:
             print("\n".join(summary_lines(stats, number)), flush=True)
 
+    from alphaflow.judge.progress import JudgeProgress, ObservedTrace
+
+    progress = JudgeProgress("self-reward prompts", unit_maps=("per_prompt", "per_problem"), quiet=args.json)
+
     async def main() -> list[dict[str, Any]]:
         from alphaflow.judge.runs import run_self_reward
 
-        with Trace(args.trace or plan.out / "trace.jsonl") as trace:
+        with ObservedTrace(args.trace or plan.out / "trace.jsonl", progress.handle) as trace, progress:
             router = _router(args, trace, args.model)
             try:
                 return await run_self_reward(
@@ -214,7 +217,6 @@ def eval_command(args: argparse.Namespace) -> int:
     from alphaflow.judge.data import load_items
     from alphaflow.judge.report import eval_report, print_terminal, to_html, to_markdown
     from alphaflow.judge.runs import eval_kind, run_eval
-    from alphaflow.trace import Trace
 
     flow_path, kind = eval_kind(args.flow)
     judges = list(args.judge_model) or ([args.model] if args.model else [])
@@ -236,8 +238,13 @@ def eval_command(args: argparse.Namespace) -> int:
         items = load_items(args.data, (), ())
     out = Path(args.out) if args.out else None
 
+    from alphaflow.judge.progress import JudgeProgress, ObservedTrace
+
+    progress = JudgeProgress(f"eval {args.flow}", total=len(items), quiet=args.json)
+
     async def main() -> dict[str, Any]:
-        with Trace(args.trace or (out / "trace.jsonl" if out else None)) as trace:
+        trace_path = args.trace or (out / "trace.jsonl" if out else None)
+        with ObservedTrace(trace_path, progress.handle) as trace, progress:
             router = _router(args, trace, args.model)
             try:
                 return await run_eval(

@@ -116,8 +116,13 @@ def run_solve(args: argparse.Namespace) -> int:
         trace_path=trace_path,
     )
     progress = RunProgress(flow.name, loaded.problem.name, model)
-    with live_progress(progress, err, enabled=not args.json):
-        outcome = asyncio.run(solve(request, progress))
+    try:
+        with live_progress(progress, err, enabled=not args.json):
+            outcome = asyncio.run(solve(request, progress))
+    except KeyboardInterrupt:
+        kept = f"alphaflow: interrupted; the trace so far is kept: {trace_path}"
+        err.print(kept, highlight=False, soft_wrap=True)
+        return 130
     outcome.warnings = list(loaded.warnings)
     if args.out:
         out = Path(args.out)

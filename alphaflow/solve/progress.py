@@ -127,18 +127,26 @@ class RunProgress:
             )
             header = self._spinner
             stage = Text.assemble(("stage ", "dim"), (self.current, "bold yellow"))
-            table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
-            table.add_column("judged by")
-            table.add_column("tests", justify="right")
-            table.add_column("verdict")
-            for item in self.judgements[-SHOWN_JUDGEMENTS:]:
-                where = item.step
-                style = "green" if item.verdict == "AC" else "red"
-                table.add_row(where, f"{item.passed}/{item.total}", Text(item.verdict, style=style))
             parts: list[Any] = [header, stage, Text(self.summary_line(), style="dim")]
             if self.judgements:
-                parts.append(table)
+                parts.append(self._judged_table(self.judgements[-SHOWN_JUDGEMENTS:]))
             return Group(*parts)
+
+    def judged_table(self) -> Table | None:
+        """Every judging of the run (the live view shows the last few), or None when nothing was judged."""
+        with self._lock:
+            return self._judged_table(list(self.judgements)) if self.judgements else None
+
+    @staticmethod
+    def _judged_table(judgements: list[Judgement]) -> Table:
+        table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+        table.add_column("judged by")
+        table.add_column("tests", justify="right")
+        table.add_column("verdict")
+        for item in judgements:
+            style = "green" if item.verdict == "AC" else "red"
+            table.add_row(item.step, f"{item.passed}/{item.total}", Text(item.verdict, style=style))
+        return table
 
 
 # The model layer's event for one completed call (see alphaflow/models).
@@ -158,9 +166,14 @@ def live_progress(progress: RunProgress, console: Console, *, enabled: bool = Tr
         yield
         return
     if console.is_terminal:
-        with Live(progress, console=console, refresh_per_second=8, transient=True):
-            yield
-        console.print(Text(progress.summary_line(), style="dim"))
+        try:
+            with Live(progress, console=console, refresh_per_second=8, transient=True):
+                yield
+        finally:  # the live view goes; what was judged stays on screen (also after Ctrl-C)
+            table = progress.judged_table()
+            if table is not None:
+                console.print(table)
+            console.print(Text(progress.summary_line(), style="dim"))
         return
     printed = 0
 

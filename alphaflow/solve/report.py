@@ -84,29 +84,34 @@ def _summary(judge: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def verdict_table(judge: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    for column, justify in (
-        ("#", "right"),
-        ("kind", "left"),
-        ("verdict", "left"),
-        ("cpu s", "right"),
-        ("memory", "right"),
-        ("input", "left"),
-    ):
-        table.add_column(column, justify=justify)
+    """One row per test; a failing test shows what was expected beside what the program printed."""
+    from alphaflow.engine.trace_tree import human_bytes, human_seconds
+
     tests = judge.get("tests") or []
+    compare = any(test.get("verdict") == "WA" for test in tests)
+    table = Table(title=title, title_justify="left", expand=False)
+    columns = [("#", "right"), ("kind", "left"), ("verdict", "left"), ("cpu", "right"), ("memory", "right"),
+               ("input", "left")]
+    if compare:
+        columns += [("expected", "left"), ("got", "left")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for index, test in enumerate(tests[:MAX_TABLE_ROWS], start=1):
         verdict = str(test.get("verdict"))
-        table.add_row(
+        row = [
             str(index),
             str(test.get("kind") or ""),
             f"[{_VERDICT_STYLE.get(verdict, 'bold red')}]{verdict}[/]",
-            f"{float(test.get('cpu_s') or 0):.3f}",
-            f"{int(test.get('memory_kb') or 0) // 1024} MiB",
+            human_seconds(float(test.get("cpu_s") or 0)),
+            human_bytes(test.get("memory_kb")),
             _preview(test.get("input")),
-        )
+        ]
+        if compare:
+            wrong = verdict == "WA"
+            row += [_preview(test.get(key)) if wrong else "" for key in ("expected", "stdout")]
+        table.add_row(*row)
     if len(tests) > MAX_TABLE_ROWS:
-        table.add_row("", "", f"... {len(tests) - MAX_TABLE_ROWS} more", "", "", "")
+        table.add_row("", "", f"... {len(tests) - MAX_TABLE_ROWS} more", *[""] * (len(columns) - 3))
     verdict = str(judge.get("verdict"))
     table.caption = (
         f"[{_VERDICT_STYLE.get(verdict, 'bold red')}]{verdict}[/]  "
@@ -134,10 +139,12 @@ def cost_text(known_usd: float | None, unknown_calls: int, calls: int) -> str:
 
 
 def cost_line(outcome: SolveOutcome) -> str:
+    from alphaflow.engine.trace_tree import human_seconds
+
     cost = cost_text(outcome.cost_usd, outcome.cost_unknown_calls, outcome.calls)
     return (
         f"{outcome.calls} model calls, {outcome.prompt_tokens} prompt + {outcome.completion_tokens} "
-        f"completion tokens, cost {cost}, {outcome.seconds:.1f} s"
+        f"completion tokens, cost {cost}, {human_seconds(outcome.seconds)}"
     )
 
 

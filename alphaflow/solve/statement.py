@@ -130,6 +130,8 @@ def _io_blocks(lines: list[str]) -> list[tuple[str, str]]:
             if heading:
                 blocks.append((heading.group(1).lower(), []))
                 continue
+            if _EXAMPLES_HEADING.match(line):  # "## Example" again: the next example, not the end
+                continue
             if _END_HEADING.match(line) or (_MARKDOWN_HEADING.match(line) and blocks):
                 break
         if blocks:

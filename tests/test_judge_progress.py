@@ -1,0 +1,150 @@
+"""Live progress for `judge` and `eval`: shown on a terminal (units done/total, rate, ETA, failures,
+spend), silent under --json and when standard error is not a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from alphaflow.judge.progress import JudgeProgress
+from alphaflow.trace import read_trace
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "judge"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run `alphaflow ARGS` with a pseudo-terminal as its stdout and stderr; return (status, text)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alphaflow", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return process.wait(timeout=120), _ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+
+
+def test_eval_shows_items_done_of_total_with_spend_on_a_terminal(tmp_path: Path) -> None:
+    code, text = run_in_terminal(
+        [
+            "eval",
+            "rubric",
+            "--data",
+            str(EXAMPLES / "rubric.jsonl"),
+            "--model",
+            "stub",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+        REPO,
+    )
+    assert code == 0
+    assert "eval rubric" in text and "4/4" in text
+    assert re.search(r"calls \d+ · failures 0 · spend \$0\.0000", text)
+    assert "ETA" in text
+
+
+def test_self_reward_counts_prompts(tmp_path: Path) -> None:
+    code, text = run_in_terminal(
+        [
+            "judge",
+            "self-reward",
+            "--prompts",
+            str(EXAMPLES / "prompts.jsonl"),
+            "--model",
+            "stub",
+            "--out",
+            str(tmp_path / "sr"),
+        ],
+        REPO,
+    )
+    prompts = len((EXAMPLES / "prompts.jsonl").read_text().splitlines())
+    assert code == 0
+    assert "self-reward prompts" in text and f"{prompts}/{prompts}" in text
+
+
+def test_no_progress_under_json_or_without_a_terminal(tmp_path: Path) -> None:
+    code, text = run_in_terminal(
+        ["eval", "rubric", "--data", str(EXAMPLES / "rubric.jsonl"), "--model", "stub", "--json"], REPO
+    )
+    assert code == 0 and "ETA" not in text
+    json.loads(text.strip().splitlines()[-1])
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alphaflow",
+            "eval",
+            "rubric",
+            "--data",
+            str(EXAMPLES / "rubric.jsonl"),
+            "--model",
+            "stub",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert piped.returncode == 0 and "ETA" not in piped.stderr
+
+
+def test_failures_and_units_are_counted_from_a_real_trace(tmp_path: Path) -> None:
+    """Replay a real self-rewarding run's trace: one judge that always fails leaves prompts unscored."""
+    script = tmp_path / "script.yaml"
+    script.write_text(
+        "rules:\n"
+        "  - step: '*grades'\n    response: x\n    fault: {status: 400}\n"
+        "  - step: '*'\n    response: An answer.\n"
+    )
+    out = tmp_path / "sr"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alphaflow",
+            "judge",
+            "self-reward",
+            "--prompts",
+            str(EXAMPLES / "prompts.jsonl"),
+            "--model",
+            f"scripted:{script}",
+            "--out",
+            str(out),
+            "--limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    progress = JudgeProgress("x", unit_maps=("per_prompt",), quiet=True)
+    for event in read_trace(out / "trace.jsonl"):
+        fields = {k: v for k, v in event.items() if k not in ("ts", "event")}
+        progress.handle(event["event"], fields)
+    assert (progress.done, progress.total) == (2, 2)
+    assert progress.failed_calls > 0 and progress.failed_steps > 0
+    assert "failures 0" not in progress.status_text()
