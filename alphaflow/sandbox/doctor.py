@@ -6,7 +6,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
+from alphaflow.errors import UserError
 
 START_ENGINE = "setsid nohup dockerd --bridge=none --iptables=false >/var/log/alphaflow-dockerd.log 2>&1 &"
 INSTALL_ENGINE = "apt-get install -y docker.io && " + START_ENGINE
@@ -61,8 +61,14 @@ def run_checks() -> list[Check]:
 
 
 def _runner_check() -> Check:
-    runner = sandbox_dir() / "runner.py"
-    return Check("runner", runner.exists(), str(runner), "git checkout -- sandbox/runner.py")
+    from alphaflow.sandbox.local import runner_path
+
+    reinstall = "reinstall alphaflow (pip install --force-reinstall alphaflow, or git checkout in a clone)"
+    try:
+        runner = runner_path()
+    except UserError as error:  # the shipped sandbox/ folder itself is missing
+        return Check("runner", False, str(error), reinstall)
+    return Check("runner", runner.exists(), str(runner), reinstall)
 
 
 def _local_checks() -> list[Check]:
@@ -71,6 +77,7 @@ def _local_checks() -> list[Check]:
     python3 = shutil.which("python3", path=CHILD_PATH)  # what the local backend runs the runner with
     gpp = shutil.which("g++", path=CHILD_PATH)
     return [
+        _local_isolation_check(),
         Check(
             "python3 (local backend)",
             python3 is not None,
@@ -85,6 +92,27 @@ def _local_checks() -> list[Check]:
             optional=True,
         ),
     ]
+
+
+def _local_isolation_check() -> Check:
+    """What ``--sandbox local`` could not enforce here (namespaces need root or user namespaces)."""
+    import os
+
+    from alphaflow.sandbox.local import isolation_report, namespaces_work, not_enforced
+
+    report = isolation_report(namespaces_work(), non_dumpable=True)
+    report.pop("file_system")  # never isolated by the local backend: not a fault of this host
+    weak = not_enforced(report)
+    return Check(
+        "local backend isolation (optional)",
+        not weak,
+        "network, processes and temp dirs isolated" if not weak else "not enforced: " + "; ".join(weak),
+        ""
+        if os.geteuid() == 0
+        else "allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000 "
+        "kernel.unprivileged_userns_clone=1) or use the docker backend",
+        optional=True,
+    )
 
 
 def _image_check(client: Any) -> Check:
