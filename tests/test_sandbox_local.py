@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,6 +102,28 @@ async def test_command_env_carries_no_host_secret(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
     result = await local.run(["env"])
     assert b"sk-test" not in result.stdout and b"OPENAI" not in result.stdout
+
+
+async def test_a_runner_under_tmp_still_runs() -> None:
+    # An installed alphaflow may live under /tmp (a venv there), which each judgement covers with an
+    # empty tmpfs: the runner must stay visible at its own path.
+    sandbox = LocalSandbox(pool_size=1, warn=False)
+    installed = Path(tempfile.mkdtemp(dir="/tmp", prefix="alphaflow-test-venv-"))
+    installed.chmod(0o755)
+    copy = installed / sandbox.runner_path.name
+    if sandbox.runner_path.is_dir():
+        shutil.copytree(sandbox.runner_path, copy)
+    else:
+        shutil.copy(sandbox.runner_path, copy)
+    sandbox.runner_path = copy
+    try:
+        async with sandbox:
+            result = await sandbox.judge(SUM, "python", SUM_TESTS)
+            listed = await sandbox.judge(READ_TEMP, "python", CONTAINED)
+    finally:
+        shutil.rmtree(installed)
+    assert (result.verdict, result.passed) == ("AC", 2), result.message
+    assert listed.verdict == "AC", listed.tests[0].stdout
 
 
 async def test_a_broken_runner_is_SE_after_one_retry(tmp_path) -> None:

@@ -40,22 +40,32 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 PRIVATE_DIR_SIZE = "512m"
 PR_SET_DUMPABLE = 4
 
-# Runs as root inside the new mount namespace: cover the shared writable dirs with empty tmpfs, put
-# the runner back when it lives under one of them (a venv in /tmp), then exec the runner.
-# Arguments: FD KIND PATH COMMAND...  (FD "-" when nothing needs putting back; KIND d|f).
+# Runs as root inside the new mount namespace (python3 -I -S -c): cover the shared writable dirs with
+# empty tmpfs, put KEEP back when it lives under one of them (the runner in a venv under /tmp, the
+# work dir of ``run``), then exec the command. Through mount(2) itself: mount(8) would resolve the
+# /proc/self/fd link to a path, which by then names the empty tmpfs. Arguments: KEEP|- SIZE COMMAND...
 _PREPARE = r"""
-set -e
-fd=$1; kind=$2; keep=$3; shift 3
-for d in /tmp /var/tmp /dev/shm; do
-  [ -d "$d" ] || continue
-  mount -t tmpfs -o "mode=1777,nosuid,nodev,size=$ALPHAFLOW_TMPFS_SIZE" alphaflow "$d"
-done
-if [ "$fd" != - ]; then
-  if [ "$kind" = d ]; then mkdir -p "$keep"; else mkdir -p "${keep%/*}"; : > "$keep"; fi
-  mount --bind "/proc/self/fd/$fd" "$keep"  # the O_PATH fd stays open: it shows only what is kept
-fi
-unset ALPHAFLOW_TMPFS_SIZE
-exec "$@"
+import ctypes, os, sys
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC = 2, 4, 4096, 16384
+libc = ctypes.CDLL(None, use_errno=True)
+def mount(source, target, fstype, flags, data):
+    if libc.mount(source.encode(), target.encode(), fstype, flags, data) != 0:
+        sys.exit(f"alphaflow sandbox: mount {target}: {os.strerror(ctypes.get_errno())}")
+keep, size, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+fd = os.open(keep, os.O_PATH) if keep != "-" else None  # this namespace's view, before covering
+for path in ("/tmp", "/var/tmp", "/dev/shm"):
+    if os.path.isdir(path):
+        mount("alphaflow", path, b"tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}".encode())
+if fd is not None:
+    source = f"/proc/self/fd/{fd}"
+    if os.path.isdir(source):
+        os.makedirs(keep, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(keep), exist_ok=True)
+        open(keep, "w").close()
+    mount(source, keep, None, MS_BIND | MS_REC, None)
+    os.close(fd)
+os.execvp(command[0], command)
 """
 
 
@@ -115,18 +125,17 @@ def _inner_user(unshare: str) -> list[str]:
     return [unshare, "--user", f"--map-user={os.getuid()}", f"--map-group={os.getgid()}"]
 
 
-def wrap_in_namespaces(command: list[str], keep: Path | None = None, fd: int | None = None) -> list[str]:
-    """``command`` inside new namespaces (see the module docstring); ``keep``/``fd``: a path under a
-    covered dir, opened as ``fd`` beforehand, to bind back at the same place."""
+def wrap_in_namespaces(command: list[str], keep: Path | None = None) -> list[str]:
+    """``command`` inside new namespaces (see the module docstring); ``keep``: a path that must stay
+    visible at its place even when it lies under one of the covered ``PRIVATE_DIRS``."""
     unshare = shutil.which("unshare", path=TOOL_PATH)
     if unshare is None:
         raise SandboxFault("unshare(1) disappeared")
     as_root = os.geteuid() == 0
     inner = [] if as_root else _inner_user(unshare)
-    marks = (
-        ["-", "f", "-"] if fd is None or keep is None else [str(fd), "d" if keep.is_dir() else "f", str(keep)]
-    )
-    return [*_unshare_prefix(unshare, as_root), "sh", "-c", _PREPARE, "sh", *marks, *inner, *command]
+    kept = str(keep) if keep is not None else "-"
+    prepare = [python3(), "-I", "-S", "-c", _PREPARE, kept, PRIVATE_DIR_SIZE]
+    return [*_unshare_prefix(unshare, as_root), *prepare, *inner, *command]
 
 
 @functools.cache
@@ -148,7 +157,7 @@ def namespaces_work() -> bool:
 
 
 def _namespace_env() -> dict[str, str]:
-    return {**clean_env(Path("/tmp")), "ALPHAFLOW_TMPFS_SIZE": PRIVATE_DIR_SIZE}
+    return clean_env(Path("/tmp"))
 
 
 def isolation_report(namespaces: bool, non_dumpable: bool) -> dict[str, str]:
@@ -273,20 +282,9 @@ class LocalSandbox(Sandbox):
         keep = keep.resolve() if keep is not None else None
         if keep is not None and not any(keep.is_relative_to(d) for d in PRIVATE_DIRS):
             keep = None
-        fd = os.open(keep, os.O_PATH) if keep is not None else None
         # The runner starts in / with HOME and TMPDIR on the fresh /tmp; a command in the work dir.
-        env = {
-            **clean_env(Path("/tmp") if cwd == Path("/") else cwd),
-            "ALPHAFLOW_TMPFS_SIZE": PRIVATE_DIR_SIZE,
-        }
-        try:
-            wrapped = wrap_in_namespaces(command, keep=keep, fd=fd)
-            return await self._spawn(
-                wrapped, stdin, timeout_s, cwd=cwd, env=env, pass_fds=() if fd is None else (fd,)
-            )
-        finally:
-            if fd is not None:
-                os.close(fd)
+        env = clean_env(Path("/tmp") if cwd == Path("/") else cwd)
+        return await self._spawn(wrap_in_namespaces(command, keep=keep), stdin, timeout_s, cwd=cwd, env=env)
 
     async def run(self, cmd: Sequence[str], stdin: bytes = b"", timeout_s: float = 10.0) -> RunResult:
         """A command in the work dir, in the same namespaces as a judgement where the host allows."""
@@ -312,7 +310,6 @@ class LocalSandbox(Sandbox):
         timeout_s: float,
         cwd: Path,
         env: dict[str, str] | None = None,
-        pass_fds: Sequence[int] = (),
     ) -> RunResult:
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
@@ -322,7 +319,6 @@ class LocalSandbox(Sandbox):
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
             env=env or clean_env(cwd),
-            pass_fds=pass_fds,
             start_new_session=True,  # its own process group, so a timeout kills every descendant
         )
         try:
