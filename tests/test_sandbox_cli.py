@@ -282,3 +282,84 @@ def test_unknown_runtime_is_one_line(dataset: Path, solution: Path) -> None:
         "alphaflow: error: --runtime no-such-runtime: the Docker engine has no such runtime"
     )
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+JUDGE_FLOW = """name: judge-only
+description: judges the code it is given
+inputs:
+  code: {type: string}
+steps:
+  - id: judge
+    kind: sandbox
+    code: "{{ inputs.code }}"
+    language: python
+    tests: [{input: "1 2", output: "3"}]
+outputs:
+  verdict: "{{ judge.verdict }}"
+"""
+SCRIPT = """rules:
+  - step: "*candidates"
+    response: "```python\\nprint(3)\\n```"
+  - step: "*ai_tests_answer"
+    response: "```yaml\\ntests:\\n  - input: '1 2'\\n    output: '3'\\n```"
+  - step: "*"
+    response: "Score: 4"
+"""
+
+
+def test_every_judging_command_refuses_auto_without_docker(
+    dataset: Path, solution: Path, tmp_path: Path
+) -> None:
+    # solve, bench, judge, run and sandbox run all judge untrusted code: none falls back to local.
+    (tmp_path / "flow.yaml").write_text(JUDGE_FLOW)
+    (tmp_path / "script.yaml").write_text(SCRIPT)
+    model = f"scripted:{tmp_path / 'script.yaml'}"
+    commands = {
+        "sandbox run": ["sandbox", "run", str(solution), "--problem", str(dataset), "--name", "sum"],
+        "solve": ["solve", f"{dataset}#sum", "--flow", "direct", "--model", model],
+        "bench": [
+            "bench",
+            "codecontests",
+            "--data",
+            str(dataset),
+            "--flow",
+            "gold",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        "judge": [
+            "judge",
+            "self-reward",
+            "--task",
+            "codecontests",
+            "--data",
+            str(dataset),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "j"),
+            "--no-cache",
+        ],
+        "run": ["run", str(tmp_path / "flow.yaml"), "--input", "code=print(3)"],
+    }
+    env = {**os.environ, "DOCKER_HOST": NO_ENGINE, "ALPHAFLOW_NO_DOCKER": "0"}
+    for name, args in commands.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "alphaflow", *args], capture_output=True, text=True, timeout=300, env=env
+        )
+        errors = [line for line in done.stderr.splitlines() if line.startswith("alphaflow: error:")]
+        assert done.returncode == 2, (name, done.returncode, done.stderr[-1500:])
+        assert len(errors) == 1 and "--sandbox auto needs Docker" in errors[0], (name, done.stderr[-1500:])
+        assert "--sandbox local" in errors[0]
+
+
+@pytest.mark.docker
+def test_doctor_checks_the_image_the_pool_would_use() -> None:
+    # With ALPHAFLOW_SANDBOX_IMAGE set the pool runs that image: doctor must not pass on the default.
+    require_docker()
+    done = alphaflow("doctor", env={"ALPHAFLOW_SANDBOX_IMAGE": "alphaflow-sandbox:no-such-tag"})
+    assert done.returncode == 1
+    assert (
+        "[FAIL] sandbox image: alphaflow-sandbox:no-such-tag (from ALPHAFLOW_SANDBOX_IMAGE) missing"
+        in done.stdout
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -96,8 +97,6 @@ def _local_checks() -> list[Check]:
 
 def _local_isolation_check() -> Check:
     """What ``--sandbox local`` could not enforce here (namespaces need root or user namespaces)."""
-    import os
-
     from alphaflow.sandbox.local import isolation_report, namespaces_work, not_enforced
 
     report = isolation_report(namespaces_work(), non_dumpable=True)
@@ -116,14 +115,17 @@ def _local_isolation_check() -> Check:
 
 
 def _image_check(client: Any) -> Check:
-    try:
-        from alphaflow.sandbox import image
-    except ImportError:
-        return Check("sandbox image", False, "alphaflow.sandbox.image is missing from this build", "")
-    tag = image.image_tag()
-    present = image.image_present(client)
+    """The image the docker backend would use: ALPHAFLOW_SANDBOX_IMAGE when set, else the one built
+    from this install's sandbox/ folder."""
+    from alphaflow.sandbox.backends import IMAGE_ENV, image_present, image_tag
+
+    tag = image_tag()
+    present = image_present(client)
+    if os.environ.get(IMAGE_ENV):
+        detail = f"{tag} (from {IMAGE_ENV}) " + ("present" if present else "missing")
+        return Check("sandbox image", present, detail, f"docker pull {tag}, or unset {IMAGE_ENV}")
     detail = f"{tag} present and up to date" if present else f"{tag} missing or built from an older sandbox/"
-    return Check("sandbox image", bool(present), detail, "alphaflow sandbox build   (no registry: --offline)")
+    return Check("sandbox image", present, detail, "alphaflow sandbox build   (no registry: --offline)")
 
 
 def _leftover_check(client: Any) -> Check:
