@@ -265,21 +265,24 @@ import asyncio, json, sys
 from alphaflow.sandbox.local import LocalSandbox
 from alphaflow.sandbox import Limits
 
-async def main(namespaces):
+async def main(namespaces, probes):
+    outcomes = []
     async with LocalSandbox(pool_size=1, warn=False, namespaces=namespaces) as sandbox:
-        result = await sandbox.judge(sys.argv[2], "python", [{"input": "", "output": "contained\\n"}],
-                                     limits=Limits(time_s=5))
-    print(json.dumps({"verdict": result.verdict, "stdout": result.tests[0].stdout if result.tests else "",
-                      "message": result.message, "isolation": result.isolation}))
+        for source, stdin in probes:
+            result = await sandbox.judge(source, "python", [{"input": stdin, "output": "contained\\n"}],
+                                         limits=Limits(time_s=5))
+            stdout = result.tests[0].stdout if result.tests else ""
+            outcomes.append({"verdict": result.verdict, "message": result.message,
+                             "isolation": result.isolation, "stdout": stdout})
+    print(json.dumps(outcomes))
 
-asyncio.run(main(sys.argv[1] == "namespaces"))
+asyncio.run(main(sys.argv[1] == "namespaces", json.loads(sys.argv[2])))
 """
 
 
-@pytest.mark.parametrize("path", ["namespaces", "no namespaces"])
-def test_an_ordinary_user_host_keeps_its_key(path: str) -> None:
-    # alphaflow run by an ordinary user (nobody here), holding a key: the solution runs as the same
-    # user, so only non-dumpable (and, where allowed, a PID namespace) keeps the key out of reach.
+def _as_nobody(path: str, probes: list[tuple[str, str]]) -> list[dict]:
+    """Run ``probes`` (source, stdin) through a LocalSandbox whose host process is nobody, holding
+    an API key in its environment; their outcomes."""
     system_python = shutil.which("python3", path="/usr/bin:/bin")
     setpriv = shutil.which("setpriv")
     if os.geteuid() != 0 or setpriv is None or system_python is None:
@@ -297,18 +300,9 @@ def test_an_ordinary_user_host_keeps_its_key(path: str) -> None:
 
     checkout = str(Path(alphaflow.__file__).resolve().parents[1])
     site = str(Path(pydantic.__file__).resolve().parents[1])
+    command = ["--reuid=65534", "--regid=65534", "--clear-groups", system_python, "-c", NOBODY_HOST]
     done = subprocess.run(
-        [
-            setpriv,
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            system_python,
-            "-c",
-            NOBODY_HOST,
-            path,
-            READ_EVERY_ENVIRON,
-        ],
+        [setpriv, *command, path, json.dumps(probes)],
         capture_output=True,
         text=True,
         cwd="/",
@@ -321,7 +315,26 @@ def test_an_ordinary_user_host_keeps_its_key(path: str) -> None:
         },
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    outcome = json.loads(done.stdout)
-    assert outcome["verdict"] == "AC", outcome
-    assert outcome["isolation"]["user"] == "same user as alphaflow"
-    assert outcome["isolation"]["host_process"] == "non-dumpable"
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("path", ["namespaces", "no namespaces"])
+def test_an_ordinary_user_host_keeps_its_key_and_reports_the_rest(path: str) -> None:
+    # alphaflow run by an ordinary user (nobody here), holding a key: the solution runs as the same
+    # user, so only non-dumpable (and, where allowed, a PID namespace) keeps the key out of reach.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        secret, network = _as_nobody(
+            path, [(READ_EVERY_ENVIRON, ""), (CONNECT, f"{listener.getsockname()[1]}\n")]
+        )
+    finally:
+        listener.close()
+    assert secret["verdict"] == "AC", secret
+    assert secret["isolation"]["user"] == "same user as alphaflow"
+    assert secret["isolation"]["host_process"] == "non-dumpable"
+    reached = network["stdout"].strip()
+    assert reached == ("contained" if network["isolation"]["network"] == "none" else "connected"), network
+    if path == "no namespaces":
+        assert network["isolation"]["network"] == "open"
