@@ -34,7 +34,7 @@ for extra in ${extras//,/ }; do
 done
 if [ ! -x "$VENV/bin/python" ] || [ "$have_hash" != "$want_hash" ] || [ -n "$missing" ]; then
   [ "$have_hash" = "$want_hash" ] && extras="$(printf '%s\n' ${have_extras//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
-  log "installing alphaflow[$extras] into $VENV"
+  log "installing alphaflow[$extras] into $VENV (the first time takes a few minutes)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   pip_args=(-q --disable-pip-version-check)
   # torch only ever as the CPU wheel: from the local wheel folder when there is one (pinned to it),
