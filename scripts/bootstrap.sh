@@ -26,7 +26,7 @@ extras="$RUN_EXTRAS"
 [ "$MODE" = test ] && extras="$TEST_EXTRAS"
 want_hash="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 have_hash="" have_extras=""
-[ -f "$STAMP" ] && read -r have_hash have_extras < "$STAMP"
+if [ -f "$STAMP" ]; then read -r have_hash have_extras < "$STAMP" || true; fi
 [ -n "$have_hash" ] && [ -z "$have_extras" ] && have_extras=dev  # a stamp from before extras were listed
 missing=""
 for extra in ${extras//,/ }; do
