@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sandbox_programs import require_docker
 
+from alphaflow.sandbox.local import not_enforced
+
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "codecontests" / "train_sample.jsonl"
 if not SAMPLE.exists():
     SAMPLE = Path("/work/shared/data/codecontests/train_sample.jsonl")
@@ -70,7 +72,7 @@ def test_run_json_on_local_backend(dataset: Path, solution: Path) -> None:
     assert (result["verdict"], result["passed"], result["total"]) == ("AC", 3, 3)
     assert [t["kind"] for t in result["tests"]] == ["public", "private", "private"]
     assert {"verdict", "cpu_s", "wall_s", "memory_kb", "kind"} <= result["tests"][0].keys()
-    assert "weaker" in done.stderr or "local" in done.stderr
+    assert "not enforced" in done.stderr and result["isolation"]["file_system"] == "host"
 
 
 def test_run_public_tests_with_limit_overrides(dataset: Path, tmp_path: Path) -> None:
@@ -167,24 +169,36 @@ def test_backend_docker_without_engine_is_one_line(dataset: Path, solution: Path
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("alphaflow: error: --backend docker: no Docker engine")
+    assert len(lines) == 1 and lines[0].startswith("alphaflow: error: --sandbox docker: no Docker engine")
     assert NO_ENGINE in lines[0]
 
 
-def test_auto_falls_back_to_local_with_a_warning(dataset: Path, solution: Path) -> None:
-    done = alphaflow(
-        "run",
-        str(solution),
-        "--problem",
-        str(dataset),
-        "--name",
-        "sum",
-        "--json",
-        env={"DOCKER_HOST": NO_ENGINE},
-    )
+def test_auto_never_falls_back_to_local(dataset: Path, solution: Path) -> None:
+    # Untrusted code is not judged on the weaker backend unless someone asked for it.
+    run = ("run", str(solution), "--problem", str(dataset), "--name", "sum", "--json")
+    done = alphaflow(*run, env={"DOCKER_HOST": NO_ENGINE, "ALPHAFLOW_NO_DOCKER": "0"})
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alphaflow: error: --sandbox auto needs Docker")
+    assert "--sandbox local" in lines[0] and "sandbox doctor" in lines[0]
+    # ALPHAFLOW_NO_DOCKER=1 is the explicit way to make auto mean local.
+    chosen = alphaflow(*run, env={"DOCKER_HOST": NO_ENGINE, "ALPHAFLOW_NO_DOCKER": "1"})
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["backend"] == "local"
+
+
+def test_local_result_says_what_was_enforced(dataset: Path, solution: Path) -> None:
+    done = alphaflow("run", str(solution), "--problem", str(dataset), "--name", "sum", "--sandbox", "local")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["backend"] == "local"
-    assert "no Docker engine" in done.stderr and "local sandbox backend" in done.stderr
+    isolation = alphaflow(
+        "run", str(solution), "--problem", str(dataset), "--name", "sum", "--sandbox", "local", "--json"
+    )
+    report = json.loads(isolation.stdout)["isolation"]
+    assert report["backend"] == "local" and report["environment"] == "clean"
+    weak = not_enforced(report)
+    # Whatever this host could not enforce is named after the table (and once on stderr).
+    assert bool(weak) == ("not enforced" in done.stdout) == ("not enforced" in done.stderr)
+    assert all(phrase in done.stdout.replace("\n", " ") for phrase in weak[:1])
 
 
 def test_doctor_without_engine_says_how_to_fix(dataset: Path) -> None:
@@ -268,3 +282,84 @@ def test_unknown_runtime_is_one_line(dataset: Path, solution: Path) -> None:
         "alphaflow: error: --runtime no-such-runtime: the Docker engine has no such runtime"
     )
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+JUDGE_FLOW = """name: judge-only
+description: judges the code it is given
+inputs:
+  code: {type: string}
+steps:
+  - id: judge
+    kind: sandbox
+    code: "{{ inputs.code }}"
+    language: python
+    tests: [{input: "1 2", output: "3"}]
+outputs:
+  verdict: "{{ judge.verdict }}"
+"""
+SCRIPT = """rules:
+  - step: "*candidates"
+    response: "```python\\nprint(3)\\n```"
+  - step: "*ai_tests_answer"
+    response: "```yaml\\ntests:\\n  - input: '1 2'\\n    output: '3'\\n```"
+  - step: "*"
+    response: "Score: 4"
+"""
+
+
+def test_every_judging_command_refuses_auto_without_docker(
+    dataset: Path, solution: Path, tmp_path: Path
+) -> None:
+    # solve, bench, judge, run and sandbox run all judge untrusted code: none falls back to local.
+    (tmp_path / "flow.yaml").write_text(JUDGE_FLOW)
+    (tmp_path / "script.yaml").write_text(SCRIPT)
+    model = f"scripted:{tmp_path / 'script.yaml'}"
+    commands = {
+        "sandbox run": ["sandbox", "run", str(solution), "--problem", str(dataset), "--name", "sum"],
+        "solve": ["solve", f"{dataset}#sum", "--flow", "direct", "--model", model],
+        "bench": [
+            "bench",
+            "codecontests",
+            "--data",
+            str(dataset),
+            "--flow",
+            "gold",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        "judge": [
+            "judge",
+            "self-reward",
+            "--task",
+            "codecontests",
+            "--data",
+            str(dataset),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "j"),
+            "--no-cache",
+        ],
+        "run": ["run", str(tmp_path / "flow.yaml"), "--input", "code=print(3)"],
+    }
+    env = {**os.environ, "DOCKER_HOST": NO_ENGINE, "ALPHAFLOW_NO_DOCKER": "0"}
+    for name, args in commands.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "alphaflow", *args], capture_output=True, text=True, timeout=300, env=env
+        )
+        errors = [line for line in done.stderr.splitlines() if line.startswith("alphaflow: error:")]
+        assert done.returncode == 2, (name, done.returncode, done.stderr[-1500:])
+        assert len(errors) == 1 and "--sandbox auto needs Docker" in errors[0], (name, done.stderr[-1500:])
+        assert "--sandbox local" in errors[0]
+
+
+@pytest.mark.docker
+def test_doctor_checks_the_image_the_pool_would_use() -> None:
+    # With ALPHAFLOW_SANDBOX_IMAGE set the pool runs that image: doctor must not pass on the default.
+    require_docker()
+    done = alphaflow("doctor", env={"ALPHAFLOW_SANDBOX_IMAGE": "alphaflow-sandbox:no-such-tag"})
+    assert done.returncode == 1
+    assert (
+        "[FAIL] sandbox image: alphaflow-sandbox:no-such-tag (from ALPHAFLOW_SANDBOX_IMAGE) missing"
+        in done.stdout
+    )

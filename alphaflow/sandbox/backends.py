@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from alphaflow.errors import UserError
@@ -11,7 +10,9 @@ from alphaflow.sandbox.base import Sandbox
 
 BACKENDS = ("auto", "docker", "local")
 ENGINE_TIMEOUT_S = 5  # a Docker engine that does not answer within this is treated as absent
-_auto_warned = False
+# Set to 1 to make ``auto`` mean ``local`` (a host without Docker, chosen on purpose; ./af honours it
+# too and then neither installs nor starts an engine). Without it, ``auto`` needs Docker.
+NO_DOCKER_ENV = "ALPHAFLOW_NO_DOCKER"
 
 
 def docker_client() -> tuple[Any | None, str]:
@@ -66,11 +67,16 @@ def open_sandbox(
 ) -> Sandbox:
     """A sandbox, usable as ``async with open_sandbox() as sandbox:``.
 
-    ``auto`` uses the docker pool when an engine answers and the image is present, else the local
-    backend with a warning on stderr. ``docker`` without an engine or image is a ``UserError``.
+    ``auto`` is the docker pool; it never falls back to the weaker local backend on its own: without
+    an engine or image it raises ``UserError`` naming both ways out (start Docker, or pass
+    ``--sandbox local``). ``ALPHAFLOW_NO_DOCKER=1`` makes ``auto`` an explicit ``local``. ``local``
+    prints once on stderr what it cannot enforce on this host (``warn=False`` keeps quiet; every
+    result records it in ``isolation`` either way).
     """
     if backend not in BACKENDS:
-        raise UserError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+        raise UserError(f"--sandbox {backend}: choose one of {', '.join(BACKENDS)}")
+    if backend == "auto" and os.environ.get(NO_DOCKER_ENV) == "1":
+        backend = "local"
     if pool_size is not None and pool_size < 1:
         raise UserError(f"--pool-size {pool_size}: must be at least 1")
     if backend in ("auto", "docker"):
@@ -95,17 +101,13 @@ def open_sandbox(
                 settings.memory_bytes = memory_bytes
             return DockerSandbox(client, settings)
         if backend == "docker":
-            raise UserError(f"--backend docker: {why}; see `alphaflow sandbox doctor`")
-        _warn_fallback(why, warn)
+            raise UserError(f"--sandbox docker: {why}; see `alphaflow sandbox doctor`")
+        raise UserError(
+            f"--sandbox auto needs Docker: {why}; start it (`alphaflow sandbox doctor` says how) "
+            "or pass --sandbox local to judge on this host with weaker isolation"
+        )
     if runtime is not None:
         raise UserError(f"--runtime {runtime}: only the docker backend has runtimes")
     from alphaflow.sandbox.local import LocalSandbox
 
     return LocalSandbox(pool_size=pool_size, warn=warn)
-
-
-def _warn_fallback(why: str, warn: bool) -> None:
-    global _auto_warned
-    if warn and not _auto_warned:
-        _auto_warned = True
-        print(f"alphaflow: warning: {why}; using the local sandbox backend", file=sys.stderr)

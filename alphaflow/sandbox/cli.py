@@ -63,7 +63,14 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("auto", "docker", "local"), default="auto")
+    parser.add_argument(
+        "--sandbox",
+        "--backend",
+        dest="backend",
+        choices=("auto", "docker", "local"),
+        default="auto",
+        help="auto (the default) needs Docker; local judges on this host with weaker isolation",
+    )
     parser.add_argument("--pool-size", type=int, metavar="N", help="warm containers (default: CPU count)")
     parser.add_argument("--runtime", help="docker runtime, e.g. runsc (gVisor)")
 
@@ -159,6 +166,16 @@ def _print_result(result: Any, problem_name: str) -> None:
         f"[{style}]{result.verdict}[/] {result.passed}/{result.total} passed in {result.seconds:.2f} s"
         + (f" - {result.message}" if result.message else "")
     )
+    _print_isolation(result.isolation, console)
+
+
+def _print_isolation(isolation: dict[str, str], console: Any) -> None:
+    """One line naming what the backend did not enforce (the local backend on a limited host)."""
+    from alphaflow.sandbox.local import not_enforced
+
+    weak = not_enforced(isolation)
+    if weak:
+        console.print(f"[yellow]not enforced:[/] {'; '.join(weak)}", highlight=False)
 
 
 # --- verify ---------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
+from alphaflow.errors import UserError
 
 START_ENGINE = "setsid nohup dockerd --bridge=none --iptables=false >/var/log/alphaflow-dockerd.log 2>&1 &"
 INSTALL_ENGINE = "apt-get install -y docker.io && " + START_ENGINE
@@ -61,8 +62,14 @@ def run_checks() -> list[Check]:
 
 
 def _runner_check() -> Check:
-    runner = sandbox_dir() / "runner.py"
-    return Check("runner", runner.exists(), str(runner), "git checkout -- sandbox/runner.py")
+    from alphaflow.sandbox.local import runner_path
+
+    reinstall = "reinstall alphaflow (pip install --force-reinstall alphaflow, or git checkout in a clone)"
+    try:
+        runner = runner_path()
+    except UserError as error:  # the shipped sandbox/ folder itself is missing
+        return Check("runner", False, str(error), reinstall)
+    return Check("runner", runner.exists(), str(runner), reinstall)
 
 
 def _local_checks() -> list[Check]:
@@ -71,6 +78,7 @@ def _local_checks() -> list[Check]:
     python3 = shutil.which("python3", path=CHILD_PATH)  # what the local backend runs the runner with
     gpp = shutil.which("g++", path=CHILD_PATH)
     return [
+        _local_isolation_check(),
         Check(
             "python3 (local backend)",
             python3 is not None,
@@ -87,15 +95,37 @@ def _local_checks() -> list[Check]:
     ]
 
 
+def _local_isolation_check() -> Check:
+    """What ``--sandbox local`` could not enforce here (namespaces need root or user namespaces)."""
+    from alphaflow.sandbox.local import isolation_report, namespaces_work, not_enforced
+
+    report = isolation_report(namespaces_work(), non_dumpable=True)
+    report.pop("file_system")  # never isolated by the local backend: not a fault of this host
+    weak = not_enforced(report)
+    return Check(
+        "local backend isolation (optional)",
+        not weak,
+        "network, processes and temp dirs isolated" if not weak else "not enforced: " + "; ".join(weak),
+        ""
+        if os.geteuid() == 0
+        else "allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000 "
+        "kernel.unprivileged_userns_clone=1) or use the docker backend",
+        optional=True,
+    )
+
+
 def _image_check(client: Any) -> Check:
-    try:
-        from alphaflow.sandbox import image
-    except ImportError:
-        return Check("sandbox image", False, "alphaflow.sandbox.image is missing from this build", "")
-    tag = image.image_tag()
-    present = image.image_present(client)
+    """The image the docker backend would use: ALPHAFLOW_SANDBOX_IMAGE when set, else the one built
+    from this install's sandbox/ folder."""
+    from alphaflow.sandbox.backends import IMAGE_ENV, image_present, image_tag
+
+    tag = image_tag()
+    present = image_present(client)
+    if os.environ.get(IMAGE_ENV):
+        detail = f"{tag} (from {IMAGE_ENV}) " + ("present" if present else "missing")
+        return Check("sandbox image", present, detail, f"docker pull {tag}, or unset {IMAGE_ENV}")
     detail = f"{tag} present and up to date" if present else f"{tag} missing or built from an older sandbox/"
-    return Check("sandbox image", bool(present), detail, "alphaflow sandbox build   (no registry: --offline)")
+    return Check("sandbox image", present, detail, "alphaflow sandbox build   (no registry: --offline)")
 
 
 def _leftover_check(client: Any) -> Check:

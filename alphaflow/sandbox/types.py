@@ -123,6 +123,8 @@ class JudgeResult:
     message: str = ""
     host: dict[str, Any] = field(default_factory=host_info)
     runner: dict[str, Any] = field(default_factory=dict)
+    # What the backend enforced, e.g. {"network": "none", ...}; the local backend fills it in.
+    isolation: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -144,6 +146,7 @@ class JudgeResult:
             "message": self.message,
             "host": self.host,
             "runner": self.runner,
+            "isolation": self.isolation,
         }
 
 
