@@ -140,9 +140,10 @@ async def test_model_failure_after_retries_is_a_step_failure_under_on_error(tmp_
         tmp_path,
         """
         name: flaky_model
+        functions: [engine_glue]
         steps:
           - {id: ask, kind: llm, user: hi, on_error: continue}
-          - {id: after, kind: python, function: "json:dumps", args: {obj: "{{ ask }}"}}
+          - {id: after, kind: python, function: engine_glue.dumps, args: {obj: "{{ ask }}"}}
         outputs: {after: "{{ after }}"}
         """,
     )

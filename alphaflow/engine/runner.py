@@ -24,7 +24,7 @@ from alphaflow.engine.answers import AnswerError, extract_code, parse_yaml_answe
 from alphaflow.engine.inputs import bind_inputs
 from alphaflow.engine.loader import Flow, load_flow
 from alphaflow.engine.templating import TemplateError
-from alphaflow.errors import UserError
+from alphaflow.errors import StepFailed, UserError
 from alphaflow.trace import Trace
 
 # Hidden scope key (not a valid Jinja name): the loop/map iteration indexes around a step, so identical
@@ -43,17 +43,6 @@ def sample_base(run_sample_index: int, iterations: tuple[int, ...], samples: int
     for index in iterations:
         unit = unit * _STRIDE + index
     return (_NESTED_BASE + unit * 64 + len(iterations)) * samples
-
-
-class StepFailed(UserError):
-    """A step failed and its ``on_error`` is ``fail``: the flow stops with this error."""
-
-    exit_code = 1
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"step '{path}' failed: {message}")
-        self.path = path
-        self.reason = message
 
 
 @dataclass
