@@ -65,7 +65,12 @@ class Target:
 
 
 class Backend(Protocol):
-    """A model backend: one provider call with ``n`` samples, or a ModelCallError."""
+    """A model backend: one provider call with ``n`` samples, or a ModelCallError.
+
+    A backend whose provider cannot return ``n`` samples in one request also defines
+    ``native_n(target) -> bool`` (False for such targets); the router then calls ``generate`` once per
+    sample with ``n=1``, each call passing the budget, the limits and the accounting on its own.
+    """
 
     async def generate(self, request: CompletionRequest, target: Target, *, n: int,
                        timeout_s: float) -> BackendResult: ...
