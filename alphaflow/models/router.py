@@ -147,6 +147,23 @@ class ModelRouter:
                          requests=len(parts), attempts=completion.attempts, error=None)
         return completion
 
+    async def forget(self, request: CompletionRequest) -> int:
+        """Remove the request's samples from the cache (under the model and its fallbacks), so an
+        answer its step could not use is never served again; returns how many were removed."""
+        if self.cache is None:
+            return 0
+        model = request.model or self.model_default
+        if not model:
+            return 0
+        params = _cache_params(request)
+        keys = [sample_key(self.target(name).cache_identity, request.messages, params, i)
+                for name in [model, *self.fallbacks]
+                for i in range(request.sample_index, request.sample_index + request.n)]
+        removed = await asyncio.to_thread(self.cache.delete_many, keys)
+        self.trace.write("cache_forget", step=request.step, model=model, sample_index=request.sample_index,
+                         n=request.n, removed=removed)
+        return removed
+
     def target(self, model: str) -> Target:
         """Where ``model`` is sent; checks its API key once, before its first call."""
         if model not in self._targets:
@@ -300,13 +317,18 @@ def _check_request(request: CompletionRequest) -> None:
         raise UserError(f"samples (n) must be at least 1, not {request.n}")
     if request.sample_index < 0:
         raise UserError(f"sample_index must be >= 0, not {request.sample_index}")
+    if request.attempt < 0:
+        raise UserError(f"attempt must be >= 0, not {request.attempt}")
     if not request.messages:
         raise UserError("a model call needs at least one message")
 
 
 def _cache_params(request: CompletionRequest) -> dict[str, Any]:
-    return {"temperature": request.temperature, "max_tokens": request.max_tokens, "top_p": request.top_p,
-            "logprobs": request.logprobs, "extra": request.extra}
+    params = {"temperature": request.temperature, "max_tokens": request.max_tokens, "top_p": request.top_p,
+              "logprobs": request.logprobs, "extra": request.extra}
+    if request.attempt:  # first attempts keep the keys they always had
+        params["attempt"] = request.attempt
+    return params
 
 
 def build_router(model_default: str | None = None, api_base: str | None = None,

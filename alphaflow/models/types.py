@@ -20,6 +20,8 @@ class CompletionRequest:
     step: str | None = None  # the step path, for the trace and the scripted server
     logprobs: bool | int = False  # True, or how many top alternatives per token (top_logprobs)
     extra: dict[str, Any] = field(default_factory=dict)  # passed to the provider as is (stop, seed, ...)
+    # the step's retry attempt (0 = first): part of the cache key, never sent, so a retry is a new call
+    attempt: int = 0
 
 
 @dataclass
