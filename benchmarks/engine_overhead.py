@@ -37,16 +37,35 @@ MODEL = "openai/scripted"
 MAP_CALLS, MAP_CONCURRENCY, MAP_LATENCY_S = 64, 16, 0.2
 
 
+# The step functions the benchmark flows call (flows run registered step functions only).
+BENCH_STEPS = """
+import asyncio
+
+from alphaflow.step_functions import step_function
+
+
+@step_function("bench.count")
+def count(n):
+    return {"n": n}
+
+
+@step_function("bench.sleep")
+async def sleep(delay, result=None):
+    return await asyncio.sleep(delay, result)
+"""
+
+
 def python_chain(steps: int) -> str:
-    # builtins:dict(n=...) is about the cheapest function that takes keyword arguments.
+    # bench.count(n=...) is about the cheapest function that takes keyword arguments.
     lines = [
         "name: python_chain",
+        "functions: [./bench_steps.py]",
         "steps:",
-        '  - {id: s0, kind: python, function: "builtins:dict", args: {n: 0}}',
+        "  - {id: s0, kind: python, function: bench.count, args: {n: 0}}",
     ]
     for i in range(1, steps):
         args = f'{{n: "{{{{ s{i - 1}.n + 1 }}}}"}}'
-        lines.append(f'  - {{id: s{i}, kind: python, function: "builtins:dict", args: {args}}}')
+        lines.append(f"  - {{id: s{i}, kind: python, function: bench.count, args: {args}}}")
     lines.append(f'outputs: {{last: "{{{{ s{steps - 1} }}}}"}}')
     return "\n".join(lines) + "\n"
 
@@ -99,6 +118,7 @@ class TimedRouter:
 def sleep_map_flow() -> str:
     return f"""
 name: fan_out_sleep
+functions: [./bench_steps.py]
 steps:
   - id: waits
     kind: map
@@ -107,7 +127,7 @@ steps:
     steps:
       - id: wait
         kind: python
-        function: "asyncio:sleep"
+        function: bench.sleep
         args: {{delay: {MAP_LATENCY_S}, result: "{{{{ index }}}}"}}
     result: "{{{{ wait }}}}"
 outputs: {{n: "{{{{ waits | length }}}}"}}
@@ -151,6 +171,7 @@ def out_of_process_server(folder: Path) -> Iterator[str]:
 
 async def measure(steps: int, folder: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"steps": steps}
+    (folder / "bench_steps.py").write_text(BENCH_STEPS)
     (folder / "python.yaml").write_text(python_chain(steps))
     (folder / "llm.yaml").write_text(llm_chain(steps))
     (folder / "map.yaml").write_text(map_flow())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alphaflow.glue import alphacodium as glue
+from alphaflow.step_functions import alphacodium as glue
 
 
 def judged(*verdicts: str, compile_output: str = "") -> dict:

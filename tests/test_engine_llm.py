@@ -23,9 +23,13 @@ from alphaflow.trace import Trace, read_trace
 MODEL = "openai/scripted"
 
 
+ENGINE_GLUE = Path(__file__).parent / "flows" / "engine_glue.py"  # step functions the test flows call
+
+
 def write_flow(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "flow.yaml"
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    text = textwrap.dedent(text).lstrip().replace("functions: [engine_glue]", f"functions: [{ENGINE_GLUE}]")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -140,9 +144,10 @@ async def test_model_failure_after_retries_is_a_step_failure_under_on_error(tmp_
         tmp_path,
         """
         name: flaky_model
+        functions: [engine_glue]
         steps:
           - {id: ask, kind: llm, user: hi, on_error: continue}
-          - {id: after, kind: python, function: "json:dumps", args: {obj: "{{ ask }}"}}
+          - {id: after, kind: python, function: engine_glue.dumps, args: {obj: "{{ ask }}"}}
         outputs: {after: "{{ after }}"}
         """,
     )

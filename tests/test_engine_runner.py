@@ -53,6 +53,7 @@ async def test_map_keeps_input_order_and_respects_the_concurrency_bound(tmp_path
         tmp_path,
         """
         name: bounded
+        functions: [engine_glue]
         inputs: {xs: {type: list}}
         steps:
           - id: out
@@ -60,7 +61,7 @@ async def test_map_keeps_input_order_and_respects_the_concurrency_bound(tmp_path
             over: inputs.xs
             concurrency: 3
             steps:
-              - {id: sq, kind: python, function: "engine_glue:slow_square",
+              - {id: sq, kind: python, function: engine_glue.slow_square,
                  args: {x: "{{ item }}", delay_s: "{{ 0.05 if item % 2 else 0.001 }}"}}
             result: "{{ sq }}"
         outputs: {out: "{{ out }}"}
@@ -77,12 +78,13 @@ async def test_map_over_a_count_without_result_yields_each_iterations_step_resul
         tmp_path,
         """
         name: counted
+        functions: [engine_glue]
         steps:
           - id: runs
             kind: map
             count: 3
             steps:
-              - {id: twice, kind: python, function: "engine_glue:add",
+              - {id: twice, kind: python, function: engine_glue.add,
                  args: {a: "{{ index }}", b: "{{ index }}"}}
         outputs: {runs: "{{ runs }}"}
         """,
@@ -96,6 +98,7 @@ async def test_loop_stops_at_max_iterations_unconverged_and_state_merges(tmp_pat
         tmp_path,
         """
         name: capped
+        functions: [engine_glue]
         steps:
           - id: count
             kind: loop
@@ -103,7 +106,7 @@ async def test_loop_stops_at_max_iterations_unconverged_and_state_merges(tmp_pat
             state: {n: 0, keep: kept}
             until: "state.n > 100"
             steps:
-              - {id: inc, kind: python, function: "engine_glue:add", args: {a: "{{ state.n }}", b: 1}}
+              - {id: inc, kind: python, function: engine_glue.add, args: {a: "{{ state.n }}", b: 1}}
             update: {n: "{{ inc }}"}
         outputs: {count: "{{ count }}"}
         """,
@@ -117,6 +120,7 @@ async def test_loop_condition_true_at_start_runs_no_iteration(tmp_path):
         tmp_path,
         """
         name: done_already
+        functions: [engine_glue]
         steps:
           - id: count
             kind: loop
@@ -124,7 +128,7 @@ async def test_loop_condition_true_at_start_runs_no_iteration(tmp_path):
             state: {n: 5}
             until: "state.n == 5"
             steps:
-              - {id: boom, kind: python, function: "engine_glue:boom"}
+              - {id: boom, kind: python, function: engine_glue.boom}
         outputs: {count: "{{ count }}"}
         """,
     )
@@ -137,10 +141,11 @@ async def test_retry_reruns_a_failing_step_until_it_succeeds(tmp_path):
         tmp_path,
         """
         name: retried
+        functions: [engine_glue]
         steps:
           - id: f
             kind: python
-            function: "engine_glue:flaky"
+            function: engine_glue.flaky
             args: {key: retried, failures: 2}
             retry: {attempts: 3, backoff_s: 0.001}
         outputs: {f: "{{ f }}"}
@@ -156,13 +161,14 @@ async def test_a_failure_stops_the_flow_with_the_step_path_and_cause(tmp_path):
         tmp_path,
         """
         name: failing
+        functions: [engine_glue]
         steps:
           - id: outer
             kind: map
             count: 2
             steps:
-              - {id: bad, kind: python, function: "engine_glue:boom", args: {message: "it broke"}}
-          - {id: never, kind: python, function: "engine_glue:echo"}
+              - {id: bad, kind: python, function: engine_glue.boom, args: {message: "it broke"}}
+          - {id: never, kind: python, function: engine_glue.echo}
         """,
     )
     with pytest.raises(StepFailed) as caught:
@@ -177,10 +183,11 @@ async def test_on_error_continue_publishes_none_and_records_the_error(tmp_path):
         tmp_path,
         """
         name: tolerant
+        functions: [engine_glue]
         steps:
-          - {id: bad, kind: python, function: "engine_glue:boom", args: {message: nope}, on_error: continue,
+          - {id: bad, kind: python, function: engine_glue.boom, args: {message: nope}, on_error: continue,
              retry: {attempts: 2, backoff_s: 0}}
-          - {id: after, kind: python, function: "engine_glue:echo", args: {seen: "{{ bad }}"}}
+          - {id: after, kind: python, function: engine_glue.echo, args: {seen: "{{ bad }}"}}
         outputs: {after: "{{ after }}"}
         """,
     )
@@ -200,9 +207,10 @@ async def test_a_runtime_template_error_is_a_step_failure(tmp_path):
         tmp_path,
         """
         name: runtime_undefined
+        functions: [engine_glue]
         inputs: {data: {type: object}}
         steps:
-          - {id: e, kind: python, function: "engine_glue:echo", args: {v: "{{ inputs.data.missing_key }}"}}
+          - {id: e, kind: python, function: engine_glue.echo, args: {v: "{{ inputs.data.missing_key }}"}}
         """,
     )
     with pytest.raises(StepFailed, match="missing_key"):
@@ -334,8 +342,9 @@ def test_ctrl_c_stops_a_cli_run_cleanly(tmp_path):
         tmp_path,
         """
         name: sleepy
+        functions: [engine_glue]
         steps:
-          - {id: wait, kind: python, function: "asyncio:sleep", args: {delay: 60}}
+          - {id: wait, kind: python, function: engine_glue.sleep, args: {delay: 60}}
         """,
     )
     trace_path = tmp_path / "trace.jsonl"
@@ -419,16 +428,17 @@ async def test_errors_inside_expressions_are_step_failures_not_crashes(tmp_path)
         tmp_path,
         """
         name: type_errors
+        functions: [engine_glue]
         inputs: {n: {type: any, default: null}}
         steps:
-          - {id: cmp, kind: python, function: "engine_glue:echo", when: "inputs.n > 1", on_error: continue}
-          - {id: add, kind: python, function: "engine_glue:echo", args: {v: "{{ inputs.n + 1 }}"},
+          - {id: cmp, kind: python, function: engine_glue.echo, when: "inputs.n > 1", on_error: continue}
+          - {id: add, kind: python, function: engine_glue.echo, args: {v: "{{ inputs.n + 1 }}"},
              on_error: continue}
           - {id: call, kind: flow, flow: child.yaml, inputs: {word: "{{ 3 }}"}, on_error: continue}
         outputs: {cmp: "{{ cmp }}", add: "{{ add }}", call: "{{ call }}"}
         """,
     )
-    (tmp_path / "child.yaml").write_text((FLOWS / "child.yaml").read_text())
+    (tmp_path / "child.yaml").write_text((FLOWS / "child.yaml").read_text().replace("./", f"{FLOWS}/"))
     result = await run_flow(flow, {})
     assert result.outputs == {"cmp": None, "add": None, "call": None}
     assert [error.split(":")[0] for error in result.errors] == ["cmp", "add", "call"]

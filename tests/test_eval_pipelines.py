@@ -305,7 +305,7 @@ def test_a_custom_eval_flow_file(scripted_server, tmp_path, capsys):
         '  - id: judged\n    kind: map\n    over: "inputs.judges"\n    as: judge\n    steps:\n'
         '      - id: rating\n        kind: llm\n        model: "{{ judge }}"\n'
         '        user: "Rate the brevity of: {{ inputs.item.text }}"\n'
-        "      - id: score\n        kind: python\n        function: alphaflow.glue.judging:rubric_score\n"
+        "      - id: score\n        kind: python\n        function: judging.rubric_score\n"
         '        args: {answer: "{{ rating }}"}\n'
         '    result: "{{ score }}"\n'
         'outputs:\n  judges: "{{ judged }}"\n',

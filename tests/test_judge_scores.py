@@ -7,7 +7,10 @@ import math
 import pytest
 
 from alphaflow.errors import UserError
-from alphaflow.glue.judging import (
+from alphaflow.judge.code_reward import RewardWeights, code_reward
+from alphaflow.judge.preferences import PAIR, TIE, TOO_FEW, choose_pair
+from alphaflow.judge.scores import parse_score, parse_winner, weighted_score_from_logprobs
+from alphaflow.step_functions.judging import (
     extract_new_prompt,
     generated_tests,
     pairwise_outcome,
@@ -17,9 +20,6 @@ from alphaflow.glue.judging import (
     score_code_prompt,
     score_prompt,
 )
-from alphaflow.judge.code_reward import RewardWeights, code_reward
-from alphaflow.judge.preferences import PAIR, TIE, TOO_FEW, choose_pair
-from alphaflow.judge.scores import parse_score, parse_winner, weighted_score_from_logprobs
 
 
 @pytest.mark.parametrize(

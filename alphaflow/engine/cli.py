@@ -13,6 +13,8 @@ from typing import Any
 from alphaflow.models.cli import add_router_options, router_options
 
 SANDBOX_BACKENDS = ("auto", "docker", "local")
+FUNCTIONS_HELP = ("a module (name or path/to/file.py) whose @step_function functions the flow may call "
+                  "besides the built-ins (repeatable; importing it runs its code)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--sandbox", choices=SANDBOX_BACKENDS, default="auto", help="sandbox backend")
     run.add_argument("--sample-index", type=int, default=0, help="the run's sample index (for pass@k runs)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--functions", action="append", default=[], metavar="MODULE", help=FUNCTIONS_HELP)
     add_router_options(run)
     run.set_defaults(func=run_command)
 
@@ -42,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flows_sub = flows.add_subparsers(dest="flows_command", metavar="COMMAND", required=True)
     validate = flows_sub.add_parser("validate", help="check flow files; every problem as file:line:col")
     validate.add_argument("files", nargs="+", metavar="FILE", help="flow files, or folders of them")
+    validate.add_argument("--functions", action="append", default=[], metavar="MODULE", help=FUNCTIONS_HELP)
     validate.set_defaults(func=validate_command)
     listing = flows_sub.add_parser("list", help="the built-in flows")
     listing.add_argument("--json", action="store_true")
@@ -70,7 +74,7 @@ def validate_command(args: argparse.Namespace) -> int:
         files += [found for _, _, found in builtin_flows(path)] if path.is_dir() else [path]
     failed = False
     for file in files:
-        problems = validate_flow(file)
+        problems = validate_flow(file, functions=args.functions)
         if problems:
             failed = True
             for problem in problems:
@@ -169,7 +173,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError(f"--max-cost must be positive, not {args.max_cost}")
     if args.sample_index < 0:
         raise UserError(f"--sample-index must be >= 0, not {args.sample_index}")
-    flow = load_flow(args.flow)
+    flow = load_flow(args.flow, functions=args.functions)
     inputs = collect_inputs(flow.spec, args.input_file, args.input)
     try:
         result = asyncio.run(_run(flow, inputs, args))

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alphaflow.engine import spec as S
 from alphaflow.engine.positions import Problem
-from alphaflow.engine.resolve import default_search_path, resolve_flow, resolve_function
+from alphaflow.engine.resolve import default_search_path, resolve_flow
 from alphaflow.engine.templating import TemplateCache
 from alphaflow.engine.validate import Validator
-from alphaflow.errors import UserError
-
-
-class FlowError(UserError):
-    """A flow that does not validate; ``str()`` is every problem, one per line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(problem) for problem in problems))
+from alphaflow.errors import FlowError, UserError
+from alphaflow.step_functions.registry import load_cli_modules
 
 
 @dataclass
@@ -32,7 +25,7 @@ class Flow:
     templates: TemplateCache
     search_path: list[Path]
     prompt_files: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # registered step functions
     calls: dict[str, Flow] = field(default_factory=dict)  # flow-step id -> the called flow
 
     @property
@@ -51,16 +44,23 @@ def find_flow_file(name_or_path: str | Path, search_path: Iterable[Path] | None 
     return found
 
 
-def validate_flow(path: str | Path, search_path: Iterable[Path] | None = None) -> list[Problem]:
-    """Every problem of a flow file and of the flows it calls (empty when it is valid)."""
-    validator = Validator(default_search_path(search_path or ()))
+def validate_flow(path: str | Path, search_path: Iterable[Path] | None = None,
+                  functions: Sequence[str] = ()) -> list[Problem]:
+    """Every problem of a flow file and of the flows it calls (empty when it is valid).
+
+    ``functions``: modules (names or ``.py`` paths) whose step functions the flow may call besides
+    the built-ins, as given with ``--functions``; ``UserError`` when one cannot be imported.
+    """
+    validator = Validator(default_search_path(search_path or ()), load_cli_modules(functions))
     return validator.all_problems(Path(path))
 
 
-def load_flow(name_or_path: str | Path, search_path: Iterable[Path] | None = None) -> Flow:
-    """Validate and load a flow; raise ``FlowError`` listing every problem (file:line:col)."""
+def load_flow(name_or_path: str | Path, search_path: Iterable[Path] | None = None,
+              functions: Sequence[str] = ()) -> Flow:
+    """Validate and load a flow; raise ``FlowError`` listing every problem (file:line:col).
+    ``functions`` as for ``validate_flow``."""
     path = find_flow_file(name_or_path, search_path)
-    validator = Validator(default_search_path(search_path or ()))
+    validator = Validator(default_search_path(search_path or ()), load_cli_modules(functions))
     problems = validator.all_problems(path)
     if problems:
         raise FlowError(problems)
@@ -78,11 +78,9 @@ def _build(path: Path, validator: Validator, built: dict[Path, Flow]) -> Flow:
             templates.expression(source)
         else:
             templates.renderer(source)
-    flow = Flow(checked.spec, path, templates, validator.search_path, dict(checked.prompt_files))
+    flow = Flow(checked.spec, path, templates, validator.search_path, dict(checked.prompt_files),
+                dict(checked.functions))
     built[path] = flow
-    for step in iter_steps(checked.spec.steps):
-        if isinstance(step, S.PythonStep):
-            flow.functions[step.function] = resolve_function(step.function)
     for step_id, called in checked.calls.items():
         flow.calls[step_id] = _build(called, validator, built)
     return flow

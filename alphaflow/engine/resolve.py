@@ -1,11 +1,9 @@
-"""Finding things a flow names: other flows (by name or path) and Python functions (``pkg.mod:func``)."""
+"""Finding the other flows a flow names (by name or path). Step functions: ``alphaflow.step_functions``."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -58,28 +56,3 @@ def resolve_flow(reference: str, *, relative_to: Path | None, search_path: Itera
             if _declared_name(candidate) == reference:
                 return candidate.resolve()
     return None
-
-
-class FunctionNotFound(Exception):
-    pass
-
-
-def resolve_function(dotted: str) -> Callable[..., Any]:
-    """``package.module:function`` -> the callable; ``FunctionNotFound`` says why not."""
-    module_name, _, attribute = dotted.partition(":")
-    if not module_name or not attribute:
-        raise FunctionNotFound(f"'{dotted}' is not of the form package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise FunctionNotFound(f"cannot import module '{module_name}': {error}") from None
-    except Exception as error:  # a module that fails while importing
-        raise FunctionNotFound(f"importing '{module_name}' failed: {type(error).__name__}: {error}") from None
-    target: Any = module
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise FunctionNotFound(f"module '{module_name}' has no attribute '{attribute}'")
-        target = getattr(target, part)
-    if not callable(target):
-        raise FunctionNotFound(f"'{dotted}' is not callable")
-    return target

@@ -15,7 +15,7 @@ import inspect
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,17 @@ from alphaflow.engine.answers import AnswerError, extract_code, parse_yaml_answe
 from alphaflow.engine.inputs import bind_inputs
 from alphaflow.engine.loader import Flow, load_flow
 from alphaflow.engine.templating import TemplateError
-from alphaflow.errors import UserError
+from alphaflow.errors import StepFailed, UserError
 from alphaflow.trace import Trace
 
 # Hidden scope key (not a valid Jinja name): the loop/map iteration indexes around a step, so identical
 # prompts in different iterations get distinct sample indexes (the cache keys on them).
 _ITERATIONS = "\0iterations"
 _STRIDE = 1_000_000  # iteration indexes below this keep sample indexes distinct
+# Hidden scope key: the retry attempt of the enclosing retried steps, encoded as one number (base 100:
+# `retry.attempts` is at most 100). llm calls send it as the request's `attempt` (part of the cache
+# key), so a retry makes new calls instead of replaying cached answers.
+_ATTEMPT = "\0attempt"
 _NESTED_BASE = 1 << 40  # sample indexes of calls inside iterations start here, above any run's own
 
 
@@ -43,17 +47,6 @@ def sample_base(run_sample_index: int, iterations: tuple[int, ...], samples: int
     for index in iterations:
         unit = unit * _STRIDE + index
     return (_NESTED_BASE + unit * 64 + len(iterations)) * samples
-
-
-class StepFailed(UserError):
-    """A step failed and its ``on_error`` is ``fail``: the flow stops with this error."""
-
-    exit_code = 1
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"step '{path}' failed: {message}")
-        self.path = path
-        self.reason = message
 
 
 @dataclass
@@ -197,7 +190,7 @@ class _Run:
         return self._sandbox
 
     # -- flows and step lists ------------------------------------------------------------------
-    async def flow(self, flow: Flow, given: dict[str, Any], prefix: str) -> dict[str, Any]:
+    async def flow(self, flow: Flow, given: dict[str, Any], prefix: str, attempt: int = 0) -> dict[str, Any]:
         where = f"flow '{flow.name}'" + (f" (called by step '{prefix.rstrip('.')}')" if prefix else "")
         try:
             bound = bind_inputs(flow.spec, given, where=where)
@@ -212,6 +205,8 @@ class _Run:
             "sample_index": self.context.sample_index,
             _ITERATIONS: (),
         }
+        if attempt:
+            scope[_ATTEMPT] = attempt
         await self.steps(flow, flow.spec.steps, scope, prefix)
         try:
             return flow.templates.render(dict(flow.spec.outputs), scope)
@@ -236,8 +231,11 @@ class _Run:
         attempts = step.retry.attempts if step.retry else 1
         for attempt in range(1, attempts + 1):
             info: dict[str, Any] = {}
+            run_scope = scope
+            if step.retry is not None and (attempt > 1 or scope.get(_ATTEMPT)):
+                run_scope = {**scope, _ATTEMPT: scope.get(_ATTEMPT, 0) * 100 + attempt - 1}
             try:
-                result = await self._execute(flow, step, scope, path, info)
+                result = await self._execute(flow, step, run_scope, path, info)
             except StepFailed as error:
                 failure = error.reason if error.path == path else str(error)
             except UserError as error:
@@ -315,7 +313,8 @@ class _Run:
             given = flow.templates.render(step.inputs, scope)
             if self.detailed:
                 info["inputs"] = _summary(given)
-            return await self.flow(flow.calls[step.id], given, prefix=f"{path}.")
+            called = flow.calls[step.id]
+            return await self.flow(called, given, prefix=f"{path}.", attempt=scope.get(_ATTEMPT, 0))
         raise AssertionError(f"unknown step kind {step.kind}")
 
     # -- python --------------------------------------------------------------------------------
@@ -458,26 +457,34 @@ class _Run:
         language = render(step.output.language, scope) if step.output.language else None
         if self.detailed:
             info.update(model=model, prompt=messages, samples=samples, sample_index=first_index)
-        completion = await self.context.router.complete(
-            CompletionRequest(
-                model=model,
-                messages=messages,
-                n=samples,
-                sample_index=first_index,
-                step=path,
-                logprobs=step.logprobs,
-                **params,
-            )
+        attempt = scope.get(_ATTEMPT, 0)
+        request = CompletionRequest(
+            model=model,
+            messages=messages,
+            n=samples,
+            sample_index=first_index,
+            step=path,
+            logprobs=step.logprobs,
+            attempt=attempt,
+            **params,
         )
+        completion = await self.context.router.complete(request)
         self._account(completion)
         texts = list(completion.texts)
         if self.detailed:
             info["response"] = texts
         values = []
         for offset, text in enumerate(texts):
-            values.append(
-                await self._parse(step, path, model, messages, params, text, first_index + offset, language)
-            )
+            asked = [replace(request, n=1, sample_index=first_index + offset)]
+            try:
+                values.append(await self._parse(step, path, messages, text, asked, language))
+            except AnswerError:
+                # an answer the step could not use is never served from the cache again (reruns,
+                # --resume --retry-errors): forget it, and every re-ask's answer
+                forget = getattr(self.context.router, "forget", None)
+                for made in asked if forget is not None else ():
+                    await forget(made)
+                raise
         value: Any = values[0] if samples == 1 else values
         if step.logprobs:
             value = {"value": value, "logprobs": getattr(completion, "logprobs", None)}
@@ -487,18 +494,16 @@ class _Run:
         self,
         step: S.LlmStep,
         path: str,
-        model: str,
         messages: list[dict[str, str]],
-        params: dict[str, Any],
         text: str,
-        sample_index: int,
+        asked: list[Any],
         language: str | None,
     ) -> Any:
+        """The parsed answer, re-asking with the parse error up to ``repair_attempts`` times. ``asked``
+        holds the sample's request; each re-ask's request is appended (to forget them on failure)."""
         output = step.output
         if output.format == "text":
             return text
-        from alphaflow.models import CompletionRequest
-
         history = list(messages)
         for attempt in range(step.repair_attempts + 1):
             try:
@@ -514,17 +519,9 @@ class _Run:
                     {"role": "user", "content": _reask_prompt(step, str(error))},
                 ]
                 self.trace.write("step_reask", path=path, attempt=attempt + 1, error=str(error))
-                completion = await self.context.router.complete(
-                    CompletionRequest(
-                        model=model,
-                        messages=history,
-                        n=1,
-                        sample_index=sample_index,
-                        step=path,
-                        logprobs=False,
-                        **params,
-                    )
-                )
+                reask = replace(asked[0], messages=list(history), logprobs=False)
+                asked.append(reask)
+                completion = await self.context.router.complete(reask)
                 self._account(completion)
                 text = completion.texts[0]
         raise AssertionError("unreachable")

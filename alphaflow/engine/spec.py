@@ -89,7 +89,7 @@ class SandboxStep(StepBase):
 
 class PythonStep(StepBase):
     kind: Literal["python"]
-    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    function: str  # a registered step function's name (alphaflow.step_functions); checked in validation
     args: dict[str, Any] = {}
 
 
@@ -153,6 +153,7 @@ class FlowSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
     description: str = ""
     model: str | None = None
+    functions: list[str] = []  # modules (names or .py paths) whose step functions this flow calls
     inputs: dict[str, InputSpec] = {}
     steps: list[Step] = Field(min_length=1)
     outputs: dict[str, Any] = {}

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import jinja2.meta
 import jinja2.nodes
+import jinja2.sandbox
 import yaml
 
 _NATIVE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -37,7 +38,9 @@ def _indent_block(text: Any, width: int = 2, first: bool = True) -> str:
 
 
 def make_environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    # Sandboxed: a flow file is data, so its templates must not reach Python internals
+    # (``cycler.__init__.__globals__.os`` would run host commands in a plain Environment).
+    env = jinja2.sandbox.SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -107,6 +110,13 @@ def references(source: str, *, expression: bool = False) -> list[Reference]:
         raise TemplateError(
             f"template syntax error: {error.message} (template line {error.lineno})"
         ) from None
+    for node in _walk(ast):
+        attribute = node.attr if isinstance(node, jinja2.nodes.Getattr) else None
+        if isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+            attribute = node.arg.value if isinstance(node.arg.value, str) else None
+        if attribute is not None and attribute.startswith("_"):
+            raise TemplateError(f"'{attribute}' is not allowed: templates cannot reach names starting with "
+                                f"'_' (template line {node.lineno})")
     free = jinja2.meta.find_undeclared_variables(ast)
     found: dict[str, Reference] = {}
     consumed: set[int] = set()

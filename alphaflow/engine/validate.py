@@ -3,15 +3,15 @@
 Two passes over the same positioned YAML data:
 1. structure — the pydantic spec (unknown keys, wrong types, missing fields, unknown kinds);
 2. meaning — on the raw data, so it still runs when pass 1 found problems: duplicate and reserved
-   ids, every template's free names against what is defined at that point, ``python`` functions that
-   do not resolve, missing ``prompt_file``s, and ``kind: flow`` calls (missing flows, wrong inputs,
-   cycles).
+   ids, every template's free names against what is defined at that point, ``python`` steps that
+   name no registered step function or give it the wrong arguments, missing ``prompt_file``s, and
+   ``kind: flow`` calls (missing flows, wrong inputs, cycles).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from alphaflow.engine.positions import (
     format_path,
     load_with_positions,
 )
-from alphaflow.engine.resolve import FunctionNotFound, resolve_flow, resolve_function
+from alphaflow.engine.resolve import resolve_flow
 from alphaflow.engine.templating import JINJA_GLOBALS, TemplateError, references
+from alphaflow.step_functions.registry import StepFunctions
 
 GLOBAL_NAMES = ("inputs", "model", "sample_index")
 # Names a step id may not take: they would shadow the run's names or iteration names.
@@ -62,13 +63,17 @@ class CheckedFlow:
     prompt_files: dict[str, str] = field(default_factory=dict)  # step id -> template text
     calls: dict[str, Path] = field(default_factory=dict)  # flow-step id -> called file
     template_sources: list[tuple[str, bool]] = field(default_factory=list)  # (source, is_expression)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # step function name -> callable
 
 
 class Validator:
     """Validates flow files; shares results across files so each is checked once and cycles show."""
 
-    def __init__(self, search_path: Iterable[Path] = ()) -> None:
+    def __init__(self, search_path: Iterable[Path] = (), functions: Sequence[str] = ()) -> None:
+        """``functions``: module names already imported from ``--functions`` (``load_cli_modules``);
+        their step functions are callable from every flow this validator checks."""
         self.search_path = list(search_path)
+        self.function_modules = list(functions)
         self.done: dict[Path, CheckedFlow] = {}
         self._in_progress: list[Path] = []
 
@@ -124,6 +129,7 @@ class _FileCheck:
         self.result = CheckedFlow(path, None, self.problems)
         self.step_owner: dict[str, str | None] = {}  # step id -> id of the loop/map whose body holds it
         self.input_names: set[str] | None = None
+        self.step_functions: StepFunctions | None = None  # set by _check_functions_header
 
     # -- reporting ---------------------------------------------------------------------------
     def add(self, position: Position, path: Path_, message: str, file: str | None = None) -> None:
@@ -249,6 +255,7 @@ class _FileCheck:
 
     # -- pass 2: meaning ----------------------------------------------------------------------
     def check_meaning(self) -> None:
+        self._check_functions_header()
         inputs = self.data.get("inputs")
         if isinstance(inputs, dict):
             self.input_names = {str(name) for name in inputs}
@@ -335,12 +342,8 @@ class _FileCheck:
                 self._check_template(step.get(key), (*path, key), scope)
         elif kind == "python":
             self._check_template(step.get("args"), (*path, "args"), scope)
-            function = step.get("function")
-            if isinstance(function, str) and ":" in function:
-                try:
-                    resolve_function(function)
-                except FunctionNotFound as error:
-                    self.add(self.source_map.value((*path, "function")), (*path, "function"), str(error))
+            if isinstance(step.get("function"), str):
+                self._check_function(step, path)
         elif kind == "flow":
             self._check_template(step.get("inputs"), (*path, "inputs"), scope)
             if isinstance(step.get("flow"), str):
@@ -371,6 +374,46 @@ class _FileCheck:
             body = step.get("steps")
             after = self._check_steps(body, (*path, "steps"), inner) if isinstance(body, list) else inner
             self._check_template(step.get("result"), (*path, "result"), after)
+
+    # -- step functions (kind: python) ------------------------------------------------------------
+    def _check_functions_header(self) -> None:
+        """Import the modules the flow's ``functions:`` names (relative to the flow's folder)."""
+        from alphaflow.step_functions.registry import FunctionSourceError, import_functions_module
+
+        modules = list(self.validator.function_modules)
+        header = self.data.get("functions")
+        if isinstance(header, list):
+            for index, spec in enumerate(header):
+                if not isinstance(spec, str):
+                    continue  # a type error, reported by the structure pass
+                try:
+                    modules.append(import_functions_module(spec, relative_to=self.path.parent))
+                except FunctionSourceError as error:
+                    self.add(self.source_map.value(("functions", index)), ("functions", index), str(error))
+        self.step_functions = StepFunctions(modules)
+
+    def _check_function(self, step: dict[str, Any], path: Path_) -> None:
+        """The step names a step function this flow may call, and its ``args`` fit its signature."""
+        name = step["function"]
+        field_path = (*path, "function")
+        assert self.step_functions is not None
+        entry = self.step_functions.get(name)
+        if entry is None:
+            self.add(self.source_map.value(field_path), field_path, self.step_functions.not_found(name))
+            return
+        self.result.functions[name] = entry.function
+        args = step.get("args", {})
+        if not isinstance(args, dict):
+            return  # a type error, reported by the structure pass
+        unknown, missing = entry.argument_problems(str(key) for key in args)
+        takes = ", ".join(entry.argument_names()) or "none"
+        for key in unknown:
+            arg_path = (*path, "args", key)
+            self.add(self.source_map.key(arg_path), arg_path,
+                     f"step function '{name}' has no argument '{key}' (arguments: {takes})")
+        for key in missing:
+            self.add(self.source_map.value(field_path), field_path,
+                     f"step function '{name}' needs argument '{key}' (give it in `args`)")
 
     # -- templates -----------------------------------------------------------------------------
     def _check_template(

@@ -90,6 +90,13 @@ class Cache:
                 "INSERT OR REPLACE INTO samples (key, model, text, logprobs, created) VALUES (?, ?, ?, ?, ?)",
                 rows)
 
+    def delete_many(self, keys: list[str]) -> int:
+        """Forget these samples (an answer its step could not use); returns how many were removed."""
+        if not keys:
+            return 0
+        with self._lock:
+            return self._db.execute(f"DELETE FROM samples WHERE key IN ({_marks(keys)})", keys).rowcount
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             totals = self._db.execute("SELECT COUNT(*), COALESCE(SUM(hits), 0) FROM samples").fetchone()

@@ -39,18 +39,15 @@ def import_litellm() -> ModuleType:
 
 
 class LiteLLMBackend:
+    def native_n(self, target: Target) -> bool:
+        """Whether the provider takes ``n``; when it does not, the router sends one request per sample
+        (each through its budget, limits and accounting)."""
+        return _supports_n(import_litellm(), target.backend_model)
+
     async def generate(self, request: CompletionRequest, target: Target, *, n: int,
                        timeout_s: float) -> BackendResult:
         litellm = import_litellm()
         kwargs = _call_arguments(request, target, timeout_s)
-        if n > 1 and not _supports_n(litellm, target.backend_model):
-            results = await asyncio.gather(*[self._call(litellm, kwargs, 1, timeout_s) for _ in range(n)])
-            return BackendResult(
-                texts=[text for result in results for text in result.texts],
-                prompt_tokens=sum(r.prompt_tokens for r in results),
-                completion_tokens=sum(r.completion_tokens for r in results),
-                logprobs=None if not request.logprobs else [lp for r in results for lp in (r.logprobs or [])],
-            )
         return await self._call(litellm, kwargs, n, timeout_s)
 
     async def _call(self, litellm: ModuleType, kwargs: dict[str, Any], n: int,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from alphaflow.errors import BudgetExceeded, UserError
+from alphaflow.errors import UserError
 from alphaflow.models import openai_backend
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
@@ -102,46 +102,67 @@ class ModelRouter:
         params = _cache_params(request)
         indexes = list(range(request.sample_index, request.sample_index + request.n))
         keys = {i: sample_key(primary.cache_identity, request.messages, params, i) for i in indexes}
-        found = self.cache.get_many(list(keys.values())) if self.cache else {}
+        # SQLite (30 s busy timeout under contention) runs off the event loop
+        found = await asyncio.to_thread(self.cache.get_many, list(keys.values())) if self.cache else {}
         missing = [i for i in indexes if keys[i] not in found]
         event: dict[str, Any] = {"step": request.step, "model": model, "messages": request.messages,
                                  "n": request.n, "sample_index": request.sample_index,
                                  "params": params, "cached_samples": request.n - len(missing)}
-        answered_by, attempts, cost = primary, 0, 0.0
-        result = BackendResult([], 0, 0, None)
+        parts: list[_Part] = []
         if missing:
-            try:
-                result, answered_by, attempts, cost = await self._call(request, targets, len(missing))
-            except (ModelCallError, BudgetExceeded, UserError) as error:
+            # A provider without native `n` gets one request per sample; each request passes the
+            # budget, the concurrency and rpm limits, retries and the accounting on its own.
+            groups = [missing] if len(missing) == 1 or self._native_n(primary) else [[i] for i in missing]
+            outcomes = await asyncio.gather(
+                *(self._call_part(request, targets, params, group, parts) for group in groups),
+                return_exceptions=True)
+            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if failures:
+                # the siblings that succeeded are kept: cached and counted above, never forgotten
+                error = next((f for f in failures if not isinstance(f, asyncio.CancelledError)), failures[0])
                 self.usage.errors += 1
                 self.trace.write("model_call", **event, error=str(error), error_type=type(error).__name__,
-                                 attempts=getattr(error, "attempts", None),
-                                 latency_s=round(time.monotonic() - started, 4))
-                raise
-            if self.cache:
-                fresh = {sample_key(answered_by.cache_identity, request.messages, params, i):
-                         CachedSample(text, result.logprobs[j] if result.logprobs else None)
-                         for j, (i, text) in enumerate(zip(missing, result.texts, strict=True))}
-                self.cache.put_many(answered_by.name, fresh)
-        new = dict(zip(missing, range(len(missing)), strict=True))
-        texts = [result.texts[new[i]] if i in new else found[keys[i]].text for i in indexes]
+                                 attempts=sum(getattr(f, "attempts", 0) or 0 for f in failures)
+                                 + sum(part.attempts for part in parts),
+                                 completed_samples=sum(len(part.indexes) for part in parts),
+                                 **_part_usage(parts), latency_s=round(time.monotonic() - started, 4))
+                raise error
+        fresh = {i: (part, j) for part in parts for j, i in enumerate(part.indexes)}
+        texts = [_text_of(*fresh[i]) if i in fresh else found[keys[i]].text for i in indexes]
         logprobs = None
         if request.logprobs:
-            logprobs = [(result.logprobs[new[i]] if result.logprobs else None) if i in new
-                        else found[keys[i]].logprobs for i in indexes]
+            logprobs = [_logprobs_of(*fresh[i]) if i in fresh else found[keys[i]].logprobs for i in indexes]
+        usage = _part_usage(parts)
         completion = Completion(
-            texts=texts, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-            cost_usd=cost, latency_s=time.monotonic() - started, cached=not missing,
-            model=answered_by.name, logprobs=logprobs, cached_samples=request.n - len(missing),
-            attempts=attempts)
+            texts=texts, prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
+            cost_usd=usage["cost_usd"], latency_s=time.monotonic() - started, cached=not missing,
+            model=parts[0].target.name if parts else primary.name, logprobs=logprobs,
+            cached_samples=request.n - len(missing), attempts=sum(part.attempts for part in parts))
         self._count(completion)
         self.trace.write("model_call", **event, answered_by=completion.model, texts=texts,
                          prompt_tokens=completion.prompt_tokens,
                          completion_tokens=completion.completion_tokens,
                          cost_usd=completion.cost_usd, price_known=completion.cost_usd is not None,
                          latency_s=round(completion.latency_s, 4), cached=completion.cached,
-                         attempts=attempts, error=None)
+                         requests=len(parts), attempts=completion.attempts, error=None)
         return completion
+
+    async def forget(self, request: CompletionRequest) -> int:
+        """Remove the request's samples from the cache (under the model and its fallbacks), so an
+        answer its step could not use is never served again; returns how many were removed."""
+        if self.cache is None:
+            return 0
+        model = request.model or self.model_default
+        if not model:
+            return 0
+        params = _cache_params(request)
+        keys = [sample_key(self.target(name).cache_identity, request.messages, params, i)
+                for name in [model, *self.fallbacks]
+                for i in range(request.sample_index, request.sample_index + request.n)]
+        removed = await asyncio.to_thread(self.cache.delete_many, keys)
+        self.trace.write("cache_forget", step=request.step, model=model, sample_index=request.sample_index,
+                         n=request.n, removed=removed)
+        return removed
 
     def target(self, model: str) -> Target:
         """Where ``model`` is sent; checks its API key once, before its first call."""
@@ -187,6 +208,32 @@ class ModelRouter:
         return Target(name=model, backend_model=model, api_base=self.api_base, api_key=api_key,
                       cache_identity=f"{model}|{self.api_base or ''}", price_model=model)
 
+    def _native_n(self, target: Target) -> bool:
+        """Whether the target's backend sends n samples in one request (a backend may say it cannot
+        with ``native_n(target) -> bool``; without that method it can)."""
+        native_n = getattr(self._backends[target.backend], "native_n", None)
+        return True if native_n is None else bool(native_n(target))
+
+    async def _call_part(self, request: CompletionRequest, targets: list[Target], params: dict[str, Any],
+                         indexes: list[int], parts: list[_Part]) -> None:
+        """One provider request for the samples ``indexes``; on success its samples are cached and its
+        tokens and cost counted at once (so a failing or cancelled sibling cannot lose them)."""
+        one = replace(request, n=len(indexes), sample_index=indexes[0])
+        result, target, attempts, cost = await self._call(one, targets, len(indexes))
+        part = _Part(indexes, result, target, attempts, cost)
+        parts.append(part)
+        self.usage.prompt_tokens += result.prompt_tokens
+        self.usage.completion_tokens += result.completion_tokens
+        if cost is None:
+            self.usage.unknown_cost_calls += 1
+        else:
+            self.usage.cost_usd += cost
+        if self.cache:
+            fresh = {sample_key(target.cache_identity, request.messages, params, i):
+                     CachedSample(text, result.logprobs[j] if result.logprobs else None)
+                     for j, (i, text) in enumerate(zip(indexes, result.texts, strict=True))}
+            await asyncio.to_thread(self.cache.put_many, target.name, fresh)
+
     async def _call(self, request: CompletionRequest, targets: list[Target],
                     n: int) -> tuple[BackendResult, Target, int, float | None]:
         """Each target in order, each with bounded retries; the budget is checked before every request."""
@@ -230,14 +277,35 @@ class ModelRouter:
         raise error
 
     def _count(self, completion: Completion) -> None:
+        """Count a returned completion (its tokens and cost were counted per request)."""
         self.usage.calls += 1
         self.usage.cached_samples += completion.cached_samples
-        self.usage.prompt_tokens += completion.prompt_tokens
-        self.usage.completion_tokens += completion.completion_tokens
-        if completion.cost_usd is None:
-            self.usage.unknown_cost_calls += 1
-        else:
-            self.usage.cost_usd += completion.cost_usd
+
+
+@dataclass
+class _Part:
+    """One provider request's share of a completion: which samples it answered, and what it cost."""
+
+    indexes: list[int]
+    result: BackendResult
+    target: Target
+    attempts: int
+    cost: float | None
+
+
+def _part_usage(parts: list[_Part]) -> dict[str, Any]:
+    costs = [part.cost for part in parts]
+    return {"prompt_tokens": sum(part.result.prompt_tokens for part in parts),
+            "completion_tokens": sum(part.result.completion_tokens for part in parts),
+            "cost_usd": None if None in costs else float(sum(c for c in costs if c is not None))}
+
+
+def _text_of(part: _Part, j: int) -> str:
+    return part.result.texts[j]
+
+
+def _logprobs_of(part: _Part, j: int) -> list[dict[str, Any]] | None:
+    return part.result.logprobs[j] if part.result.logprobs else None
 
 
 def _check_request(request: CompletionRequest) -> None:
@@ -249,13 +317,18 @@ def _check_request(request: CompletionRequest) -> None:
         raise UserError(f"samples (n) must be at least 1, not {request.n}")
     if request.sample_index < 0:
         raise UserError(f"sample_index must be >= 0, not {request.sample_index}")
+    if request.attempt < 0:
+        raise UserError(f"attempt must be >= 0, not {request.attempt}")
     if not request.messages:
         raise UserError("a model call needs at least one message")
 
 
 def _cache_params(request: CompletionRequest) -> dict[str, Any]:
-    return {"temperature": request.temperature, "max_tokens": request.max_tokens, "top_p": request.top_p,
-            "logprobs": request.logprobs, "extra": request.extra}
+    params = {"temperature": request.temperature, "max_tokens": request.max_tokens, "top_p": request.top_p,
+              "logprobs": request.logprobs, "extra": request.extra}
+    if request.attempt:  # first attempts keep the keys they always had
+        params["attempt"] = request.attempt
+    return params
 
 
 def build_router(model_default: str | None = None, api_base: str | None = None,

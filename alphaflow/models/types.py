@@ -20,6 +20,8 @@ class CompletionRequest:
     step: str | None = None  # the step path, for the trace and the scripted server
     logprobs: bool | int = False  # True, or how many top alternatives per token (top_logprobs)
     extra: dict[str, Any] = field(default_factory=dict)  # passed to the provider as is (stop, seed, ...)
+    # the step's retry attempt (0 = first): part of the cache key, never sent, so a retry is a new call
+    attempt: int = 0
 
 
 @dataclass
@@ -65,7 +67,12 @@ class Target:
 
 
 class Backend(Protocol):
-    """A model backend: one provider call with ``n`` samples, or a ModelCallError."""
+    """A model backend: one provider call with ``n`` samples, or a ModelCallError.
+
+    A backend whose provider cannot return ``n`` samples in one request also defines
+    ``native_n(target) -> bool`` (False for such targets); the router then calls ``generate`` once per
+    sample with ``n=1``, each call passing the budget, the limits and the accounting on its own.
+    """
 
     async def generate(self, request: CompletionRequest, target: Target, *, n: int,
                        timeout_s: float) -> BackendResult: ...

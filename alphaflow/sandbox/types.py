@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from alphaflow.errors import SandboxFault  # noqa: F401  (re-exported: the class lives in alphaflow.errors)
+
 Verdict = Literal["AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported"]
 VERDICTS: tuple[str, ...] = ("AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported")
 
@@ -36,8 +38,6 @@ SHOWN_TEXT_CHARS = 2000
 CheckerCallable = Callable[[str, str, str], bool]
 
 
-class SandboxFault(Exception):
-    """The sandbox itself failed (exec error, dead container, unreadable runner output): verdict SE."""
 
 
 def normalize_language(language: str) -> str | None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from alphaflow.step_functions.registry import step_function
+
 Judge = dict[str, Any] | None
 
 _BRUTE_FORCE = re.compile(r"brute[\s_-]*force|exhaustive search|try (?:all|every) ", re.IGNORECASE)
@@ -26,6 +28,7 @@ PROMPT_TEXT_LIMIT = 2000
 # --- possible solutions and the choice of the best -------------------------------------------------
 
 
+@step_function("alphacodium.select_solutions")
 def select_solutions(solutions: Any, max_solutions: int = 3) -> list[dict[str, Any]]:
     """The model's possible solutions, normalised, brute-force ones dropped, at most ``max_solutions``.
 
@@ -45,6 +48,7 @@ def _as_solution(item: Any, index: int) -> dict[str, Any]:
     return {"name": f"solution {index + 1}", "content": str(item or "").strip()}
 
 
+@step_function("alphacodium.order_by_choice")
 def order_by_choice(solutions: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
     """The solutions with the model's chosen one first: the rotation order for initial-code retries.
 
@@ -84,6 +88,7 @@ def _solution_index(solutions: list[dict[str, Any]], pick: Any) -> int | None:
     return None
 
 
+@step_function("alphacodium.rotation_pick")
 def rotation_pick(solutions: list[dict[str, Any]], attempt: int) -> dict[str, Any]:
     """The solution idea for initial-code attempt ``attempt`` (0-based), cycling through them."""
     if not solutions:
@@ -94,6 +99,7 @@ def rotation_pick(solutions: list[dict[str, Any]], attempt: int) -> dict[str, An
 # --- AI tests --------------------------------------------------------------------------------------
 
 
+@step_function("alphacodium.build_ai_tests")
 def build_ai_tests(public_tests: Any, generated: Any, count: int = 6) -> dict[str, list[dict[str, Any]]]:
     """The AI tests (at most ``count``, the model's easy-to-hard order kept, duplicates of public ones
     dropped), and the iteration list: public tests, AI tests, public tests again (anchored at both ends).
@@ -169,6 +175,7 @@ def closeness(item: dict[str, Any] | None) -> tuple[int, int]:
     return (int(item.get("passed") or 0), _VERDICT_QUALITY.get(str(item.get("verdict")), 0))
 
 
+@step_function("alphacodium.keep_closer")
 def keep_closer(best: dict[str, Any] | None, code: Any, judge: Judge) -> dict[str, Any]:
     """The closer to passing of ``best`` and the new candidate; a tie keeps the newer one, whose
     author saw the latest failure."""
@@ -176,6 +183,7 @@ def keep_closer(best: dict[str, Any] | None, code: Any, judge: Judge) -> dict[st
     return new if closeness(new) >= closeness(best) else dict(best or {})
 
 
+@step_function("alphacodium.failure_report")
 def failure_report(judge: Judge, limit: int = PROMPT_TEXT_LIMIT) -> dict[str, Any] | None:
     """The first failing test as a fix prompt shows it: input, expected and actual output, error."""
     if not judge:
@@ -210,11 +218,13 @@ def _clip(text: Any, limit: int) -> str:
 # --- AI-test iteration with test anchors -----------------------------------------------------------
 
 
+@step_function("alphacodium.ai_start")
 def ai_start(code: Any, iteration_tests: list[dict[str, Any]]) -> dict[str, Any]:
     """Initial state of the AI-test loop: nothing anchored yet, every test queued."""
     return {"code": code or "", "anchors": [], "queue": list(iteration_tests or []), "attempts": 0, "log": []}
 
 
+@step_function("alphacodium.ai_focus")
 def ai_focus(state: dict[str, Any], check: Judge) -> dict[str, Any]:
     """Anchor the queued tests the current code passes, up to the first one it fails.
 
@@ -248,6 +258,7 @@ def ai_focus(state: dict[str, Any], check: Judge) -> dict[str, Any]:
     }
 
 
+@step_function("alphacodium.ai_step")
 def ai_step(
     state: dict[str, Any], fix_code: Any = None, fix_judge: Judge = None, max_attempts: int = 2
 ) -> dict[str, Any]:
@@ -290,6 +301,7 @@ def _contains(tests: list[dict[str, Any]], test: dict[str, Any]) -> bool:
     return any(t.get("input") == test.get("input") and t.get("output") == test.get("output") for t in tests)
 
 
+@step_function("alphacodium.ai_summary")
 def ai_summary(state: dict[str, Any]) -> dict[str, int]:
     """Counts of the AI-test iteration's outcomes, for the run's outputs."""
     counts = {"passed": 0, "fixed": 0, "reverted": 0, "given_up": 0}
@@ -307,6 +319,7 @@ def ai_summary(state: dict[str, Any]) -> dict[str, int]:
 # --- final choice ----------------------------------------------------------------------------------
 
 
+@step_function("alphacodium.final_choice")
 def final_choice(public_best: dict[str, Any] | None, ai_code: Any, ai_public_judge: Judge) -> dict[str, Any]:
     """The AI-stage code unless it passes fewer public tests than the public stage's best."""
     ai_candidate = candidate(ai_code, ai_public_judge)
@@ -320,6 +333,7 @@ def prefer(first: Any, fallback: Any) -> Any:
     return fallback if first is None else first
 
 
+@step_function("alphacodium.reflection")
 def reflection(validated: Any, original: Any) -> dict[str, Any]:
     """The reflection to build on (the validated one when there is one), as prompt-ready data: the
     bullet points as text even when the model answered with a list, explanations as a list."""

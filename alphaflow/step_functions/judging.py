@@ -27,10 +27,12 @@ from alphaflow.judge.scores import (
     parse_winner,
     weighted_score_from_logprobs,
 )
+from alphaflow.step_functions.registry import step_function
 
 # --- self-instruction ------------------------------------------------------------------------
 
 
+@step_function("judging.fewshot_examples")
 def fewshot_examples(prompts: Sequence[str], count: int, seed: int) -> list[str]:
     """``count`` distinct seed prompts drawn with a fixed seed (all of them when there are fewer)."""
     pool = list(prompts)
@@ -42,6 +44,7 @@ _LABEL = re.compile(
 )
 
 
+@step_function("judging.extract_new_prompt")
 def extract_new_prompt(text: Any) -> str | None:
     """The new prompt from a self-instruction answer: the text after a leading ``Task:`` label.
 
@@ -53,6 +56,7 @@ def extract_new_prompt(text: Any) -> str | None:
     return cleaned or None
 
 
+@step_function("judging.prompts_to_answer")
 def prompts_to_answer(seeds: Sequence[str], generated: Any, include_seeds: bool) -> list[str]:
     """The prompts the actor answers: the generated ones (as in the paper), plus the seeds if asked.
 
@@ -72,6 +76,7 @@ def prompts_to_answer(seeds: Sequence[str], generated: Any, include_seeds: bool)
 # --- self-rewarding: scores and pairs ---------------------------------------------------------
 
 
+@step_function("judging.score_prompt")
 def score_prompt(prompt: str, responses: Any, judgements: Any) -> dict[str, Any]:
     """One prompt's candidates with their parsed judge scores, and the preference pair if any.
 
@@ -88,8 +93,11 @@ def score_prompt(prompt: str, responses: Any, judgements: Any) -> dict[str, Any]
     pair = None
     if status == PAIR:
         pair = dpo_record(
-            prompt, scored[best], scored[worst],
-            chosen_reward=scored[best].mean, rejected_reward=scored[worst].mean,
+            prompt,
+            scored[best],
+            scored[worst],
+            chosen_reward=scored[best].mean,
+            rejected_reward=scored[worst].mean,
         )
     return {"prompt": prompt, "candidates": [c.to_dict() for c in scored], "status": status, "pair": pair}
 
@@ -97,6 +105,7 @@ def score_prompt(prompt: str, responses: Any, judgements: Any) -> dict[str, Any]
 # --- self-rewarding for code --------------------------------------------------------------------
 
 
+@step_function("judging.generated_tests")
 def generated_tests(parsed: Any) -> list[dict[str, str]]:
     """Tests from the model's YAML answer (``tests: [{input, output}]``); malformed items dropped."""
     items = parsed.get("tests") if isinstance(parsed, dict) else None
@@ -123,8 +132,13 @@ def score_code_prompt(
     """
     reward_weights = RewardWeights(**(weights or {}))
     if codes is None:  # the actor's call failed (recorded in the trace)
-        return {"prompt": problem.get("description", ""), "name": problem.get("name"), "candidates": [],
-                "status": FAILED, "pair": None}
+        return {
+            "prompt": problem.get("description", ""),
+            "name": problem.get("name"),
+            "candidates": [],
+            "status": FAILED,
+            "pair": None,
+        }
     codes, judgements = _as_list(codes), _as_list(judgements)
     public_results, generated_results = _as_list(public_results), _as_list(generated_results)
     candidates: list[ScoredCandidate] = []
@@ -145,8 +159,11 @@ def score_code_prompt(
     pair = None
     if status == PAIR:
         pair = dpo_record(
-            problem.get("description", ""), candidates[best], candidates[worst],
-            chosen_reward=candidates[best].extra["reward"], rejected_reward=candidates[worst].extra["reward"],
+            problem.get("description", ""),
+            candidates[best],
+            candidates[worst],
+            chosen_reward=candidates[best].extra["reward"],
+            rejected_reward=candidates[worst].extra["reward"],
         )
         pair["name"] = problem.get("name")
     return {
@@ -158,6 +175,7 @@ def score_code_prompt(
     }
 
 
+@step_function("judging.score_code_evidence")
 def score_code_evidence(
     problem: dict[str, Any], codes: Any, evidence: Any, weights: dict[str, float] | None = None
 ) -> dict[str, Any]:
@@ -177,6 +195,7 @@ def score_code_evidence(
 # --- evaluation pipelines ---------------------------------------------------------------------
 
 
+@step_function("judging.pick_response")
 def pick_response(given: Any, generated: Any) -> str:
     """The item's own response when it has one, else the model's answer."""
     if isinstance(given, str) and given.strip():
@@ -185,11 +204,13 @@ def pick_response(given: Any, generated: Any) -> str:
     return texts[0] if texts else ""
 
 
+@step_function("judging.both_orders")
 def both_orders(a: str, b: str) -> list[dict[str, str]]:
     """The two presentation orders of a pairwise comparison: (A, B), then (B, A)."""
     return [{"first": a, "second": b}, {"first": b, "second": a}]
 
 
+@step_function("judging.rubric_score")
 def rubric_score(answer: Any, logprobs: Any = None, high: int = 5) -> dict[str, Any]:
     """G-Eval-style score: probability-weighted when log-probabilities came back, else parsed.
 
@@ -216,6 +237,7 @@ def rubric_score(answer: Any, logprobs: Any = None, high: int = 5) -> dict[str, 
     }
 
 
+@step_function("judging.pairwise_outcome")
 def pairwise_outcome(first: Any, swapped: Any) -> dict[str, Any]:
     """Combine the two orders: ``first`` judged (A, B); ``swapped`` judged (B, A) as its (A, B).
 
@@ -241,6 +263,7 @@ def pairwise_outcome(first: Any, swapped: Any) -> dict[str, Any]:
     }
 
 
+@step_function("judging.reference_verdict")
 def reference_verdict(texts: Any) -> dict[str, Any]:
     """Correct/incorrect against the reference: majority of the readable samples (a split is None)."""
     texts = _as_list(texts)
@@ -259,6 +282,7 @@ def reference_verdict(texts: Any) -> dict[str, Any]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def _score_or_bare(text: Any, high: int) -> float | None:
     score = parse_score(text, low=1, high=high)

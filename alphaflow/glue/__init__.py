@@ -1,1 +1,0 @@
-"""Python glue that flows call with ``kind: python`` (one module per flow)."""
