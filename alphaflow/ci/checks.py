@@ -18,10 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alphaflow.ci.config import BenchCheck, EvalCheck, LoadedConfig, RunCheck, SolveCheck
+from alphaflow.ci.config import EVAL_METRICS, BenchCheck, EvalCheck, LoadedConfig, RunCheck, SolveCheck
 from alphaflow.errors import UserError
-
-EVAL_METRICS = {"rubric": "mean_score", "pairwise": "win_rate", "reference": "accuracy"}
 
 
 @dataclass
@@ -333,20 +331,23 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
     model = model_for(check, loaded, settings)
     templates = TemplateCache()
     run.totals = {"runs": 1}
-    for index in range(check.repeat):
-        saved = run.run_dir / f"repeat_{index + 1}.json"
-        if settings.resume and saved.exists():
-            record = json.loads(saved.read_text(encoding="utf-8"))
-        else:
-            with Trace(run.run_dir / "trace.jsonl") as trace:
-                router = build_router(
-                    model,
-                    api_base=settings.api_base or check.api_base or loaded.config.api_base,
-                    cache_path=str(run.run_dir / "model_cache.sqlite"),
-                    max_cost_usd=check.max_cost,
-                    trace=trace,
-                    **settings.router,
-                )
+    records: list[dict[str, Any]] = []
+    with Trace(run.run_dir / "trace.jsonl") as trace:
+        router = build_router(  # one router for every repeat: one budget, one cache keyed by sample index
+            model,
+            api_base=settings.api_base or check.api_base or loaded.config.api_base,
+            cache_path=str(run.run_dir / "model_cache.sqlite"),
+            max_cost_usd=check.max_cost,
+            trace=trace,
+            **settings.router,
+        )
+        try:
+            for index in range(check.repeat):
+                saved = run.run_dir / f"repeat_{index + 1}.json"
+                if settings.resume and saved.exists():
+                    records.append(json.loads(saved.read_text(encoding="utf-8")))
+                    continue
+                spent = router.usage.cost_usd
                 context = RunContext(
                     router=router,
                     sandbox_factory=lambda: open_sandbox(backend=settings.sandbox),
@@ -354,7 +355,7 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
                     model=model,
                     sample_index=index,
                 )
-                record = {"outputs": None, "passed": False, "error": None}
+                record: dict[str, Any] = {"outputs": None, "passed": False, "error": None}
                 try:
                     result = await run_flow(flow, inputs=inputs, context=context)
                     record["outputs"] = result.outputs
@@ -362,13 +363,18 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
                     record["passed"] = bool(value)
                     record["seconds"] = result.duration_s
                 except UserError as error:
-                    if getattr(error, "exit_code", 2) == 3:  # the budget: stop the check, keep the record
-                        run.error = str(error)
                     record["error"] = str(error).splitlines()[0]
-                finally:
-                    record["cost_usd"] = router.usage.cost_usd
-                    router.close()
-            saved.write_text(json.dumps(record, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+                    if error.exit_code == 3:  # the budget: stop the check, keep what finished
+                        run.error = str(error)
+                now = router.usage.cost_usd
+                record["cost_usd"] = None if now is None or spent is None else now - spent
+                saved.write_text(json.dumps(record, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+                records.append(record)
+                if run.error:
+                    break
+        finally:
+            router.close()
+    for index, record in enumerate(records):
         passed = bool(record["passed"])
         run.repetitions.append(
             {"pass_rate": float(passed), "passed": float(passed), "cost_usd": record.get("cost_usd")}

@@ -24,7 +24,7 @@ import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alphaflow.ci.requirements import Requirement, parse_requirement
 from alphaflow.engine.positions import Position, SourceMap, YamlSyntaxError, format_path, load_with_positions
@@ -32,6 +32,7 @@ from alphaflow.errors import UserError
 
 NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*$"
 CHECK_KINDS = ("solve", "bench", "eval", "run")
+EVAL_METRICS = {"rubric": "mean_score", "pairwise": "win_rate", "reference": "accuracy"}
 
 
 class ConfigError(UserError):
@@ -119,6 +120,15 @@ class EvalCheck(_Check):
     judges: list[str] = []  # default: the check's model judges
     require: EvalRequirements
 
+    @model_validator(mode="after")
+    def _metric_of_the_eval(self) -> EvalCheck:
+        expected = EVAL_METRICS.get(self.eval)
+        for raw in self.require:
+            metric = parse_requirement(raw, "eval").metric
+            if expected and metric in EVAL_METRICS.values() and metric != expected:
+                raise ValueError(f"{self.eval} reports {expected}, not {metric}")
+        return self
+
 
 class RunCheck(_Check):
     """Any flow with ``inputs``; ``expect`` is an expression over ``outputs`` that must be true."""
@@ -128,6 +138,19 @@ class RunCheck(_Check):
     inputs: dict[str, Any] = {}
     expect: str
     require: RunRequirements
+
+    @field_validator("expect")
+    @classmethod
+    def _expression_compiles(cls, value: str) -> str:
+        import jinja2
+
+        from alphaflow.engine.templating import make_environment
+
+        try:
+            make_environment().compile_expression(value)
+        except jinja2.TemplateSyntaxError as error:
+            raise ValueError(f"expression syntax error: {error.message}") from None
+        return value
 
 
 Check = Annotated[SolveCheck | BenchCheck | EvalCheck | RunCheck, Field(discriminator="kind")]
@@ -226,9 +249,9 @@ def _problems(error: ValidationError, data: Any, source_map: SourceMap, file: st
             position = source_map.value(yaml_path[:-1])
         elif kind == "extra_forbidden":
             position = source_map.key(yaml_path)
-        elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
-            position = source_map.key((*yaml_path, "kind")) if kind == "union_tag_invalid" else None
-            position = position or source_map.value(yaml_path)
+        elif kind == "union_tag_invalid":
+            yaml_path = (*yaml_path, "kind")
+            position = source_map.value(yaml_path)
         else:
             position = source_map.value(yaml_path)
         line = _where(file, position, yaml_path) + _message(item, yaml_path, data)
