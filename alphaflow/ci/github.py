@@ -82,7 +82,7 @@ def pull_request_number(payload: dict[str, Any] | None = None) -> int | None:
     if isinstance(pull, dict) and isinstance(pull.get("number"), int):
         return pull["number"]
     issue = payload.get("issue")
-    if isinstance(issue, dict) and issue.get("pull_request") and isinstance(issue.get("number"), int):
+    if isinstance(issue, dict) and "pull_request" in issue and isinstance(issue.get("number"), int):
         return issue["number"]
     return None
 
