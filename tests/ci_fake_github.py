@@ -59,7 +59,9 @@ class FakeGitHub:
     def add_comment(self, number: int, body: str, user: str = "someone") -> int:
         with self._lock:
             self._next_id += 1
-            self.comments.setdefault(number, []).append({"id": self._next_id, "body": body, "user": {"login": user}})
+            self.comments.setdefault(number, []).append(
+                {"id": self._next_id, "body": body, "user": {"login": user}}
+            )
             return self._next_id
 
     def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
@@ -76,7 +78,7 @@ class FakeGitHub:
             query = parse_qs(parsed.query)
             per_page, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
             items = self.comments.get(int(listing.group(1)), [])
-            return self.reply(request, 200, items[(page - 1) * per_page: page * per_page])
+            return self.reply(request, 200, items[(page - 1) * per_page : page * per_page])
         if self.forbid and method in ("POST", "PATCH"):
             return self.reply(request, 403, {"message": "Resource not accessible by integration"})
         if listing and method == "POST":
@@ -87,7 +89,9 @@ class FakeGitHub:
                 for comment in comments:
                     if comment["id"] == int(single.group(1)):
                         comment["body"] = body["body"]
-                        return self.reply(request, 200, {"id": comment["id"], "html_url": "https://example/c"})
+                        return self.reply(
+                            request, 200, {"id": comment["id"], "html_url": "https://example/c"}
+                        )
         return self.reply(request, 404, {"message": "Not Found"})
 
     @staticmethod

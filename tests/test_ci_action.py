@@ -80,7 +80,11 @@ def run_action(inputs: dict[str, str], workdir: Path, env: dict[str, str]) -> li
         step_env.update({key: render(value) for key, value in (step.get("env") or {}).items()})
         done = subprocess.run(
             [step.get("shell", "bash"), "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=workdir, env=step_env, capture_output=True, text=True, timeout=600,
+            cwd=workdir,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         parsed = dict(line.split("=", 1) for line in output_file.read_text().splitlines() if "=" in line)
         if step.get("id"):
@@ -179,7 +183,11 @@ def test_gate_mode_comments_once_and_fails_the_job_on_a_threshold(actions_env) -
 def test_fail_on_threshold_false_warns_and_config_errors_always_fail(actions_env) -> None:
     workdir, env, fake, _ = actions_env
     write_gate(workdir)
-    inputs = {"install": "false", "model": script(workdir / "bad.yaml", [BAD_SUM]), "fail-on-threshold": "false"}
+    inputs = {
+        "install": "false",
+        "model": script(workdir / "bad.yaml", [BAD_SUM]),
+        "fail-on-threshold": "false",
+    }
     runs = run_action(inputs, workdir, env)
     result = by_name(runs, "Result")
     assert result.exit_code == 0 and "fail-on-threshold is off" in result.stdout
@@ -189,7 +197,10 @@ def test_fail_on_threshold_false_warns_and_config_errors_always_fail(actions_env
     shutil.rmtree(workdir / "alphaflow-ci-results")
     runs = run_action(inputs, workdir, env)
     assert by_name(runs, "Run the gate").outputs["exit-code"] == "2"
-    assert "alphaflow-ci.yaml:3:11 checks[0].kind: unknown check kind 'nope'" in by_name(runs, "Run the gate").stderr
+    assert (
+        "alphaflow-ci.yaml:3:11 checks[0].kind: unknown check kind 'nope'"
+        in by_name(runs, "Run the gate").stderr
+    )
     assert by_name(runs, "Result").exit_code == 2  # a broken config fails even with fail-on-threshold off
 
 

@@ -33,15 +33,18 @@ def body(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_one_sticky_comment_is_created_then_updated(pull_request_env: FakeGitHub, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_sticky_comment_is_created_then_updated(
+    pull_request_env: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = pull_request_env
     fake.add_comment(7, "LGTM")  # someone else's comment is left alone
     assert main(["ci", "comment", "--body", body(tmp_path, "first run: ❌")]) == 0
     assert main(["ci", "comment", "--body", body(tmp_path, "second run: ✅")]) == 0
     comments = fake.comments[7]
     assert [c["body"] for c in comments] == ["LGTM", f"{DEFAULT_MARKER}\nsecond run: ✅"]
-    assert [m for m, _ in fake.requests].count("POST") == 1 and [m for m, _ in fake.requests].count("PATCH") == 1
+    assert [m for m, _ in fake.requests].count("POST") == 1 and [m for m, _ in fake.requests].count(
+        "PATCH"
+    ) == 1
     out = capsys.readouterr()
     assert "created comment" in out.out and "updated comment" in out.out
     assert TOKEN not in out.out + out.err
@@ -57,9 +60,12 @@ def test_the_marker_is_found_past_the_first_page(pull_request_env: FakeGitHub, t
     assert len(fake.comments[7]) == 151
 
 
-def test_refusals_name_the_endpoint_never_the_token(pull_request_env: FakeGitHub, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_refusals_name_the_endpoint_never_the_token(
+    pull_request_env: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     pull_request_env.forbid = True
     assert main(["ci", "comment", "--body", body(tmp_path, "x")]) == 2
     err = capsys.readouterr().err
@@ -71,8 +77,9 @@ def test_refusals_name_the_endpoint_never_the_token(pull_request_env: FakeGitHub
     assert "HTTP 401" in err and "wrong-token" not in err
 
 
-def test_outside_a_pull_request_nothing_is_posted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_outside_a_pull_request_nothing_is_posted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     event = tmp_path / "push.json"
     event.write_text(json.dumps({"ref": "refs/heads/main"}))
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))

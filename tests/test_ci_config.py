@@ -88,24 +88,44 @@ def test_a_good_config_loads_and_resolves_paths(tmp_path: Path) -> None:
     ("body", "expected"),
     [
         # a bad requirement: the line of the list item itself
-        ("  - name: a\n    kind: solve\n    problems: [p.md]\n    require:\n      - 'pass@1 >= x'\n",
-         ":7:9 checks[0].require[0]: requirement 'pass@1 >= x': bound 'x' is not a number"),
-        ("  - name: a\n    kind: solve\n    problems: [p.md]\n    require: ['pass@1 >= 0.3']\n    sampels: 2\n",
-         ":7:5 checks[0].sampels: unknown key 'sampels' (did you mean 'samples'?)"),
-        ("  - name: a\n    kind: benchmark\n    require: ['pass@1 >= 0.3']\n",
-         "checks[0].kind: unknown check kind 'benchmark'"),
-        ("  - name: a\n    kind: bench\n    require: ['pass@1 >= 0.3']\n",
-         ":3:5 checks[0].data: missing required field 'data'"),
-        ("  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n    require: ['passed: all']\n"
-         "    repeat: 2\n    min_pass: 3\n",
-         "checks[0]: min_pass 3 is more than repeat 2"),
-        ("  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n    require: ['passed: all']\n"
-         "  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n    require: ['passed: all']\n",
-         "two checks are named 'a'"),
-        ("  - name: a\n    kind: run\n    flow: direct\n    expect: 'outputs.x =='\n    require: ['passed: all']\n",
-         ":6:13 checks[0].expect: expression syntax error"),
-        ("  - name: a\n    kind: eval\n    eval: rubric\n    data: d.jsonl\n    require: ['win_rate >= 0.5']\n",
-         "rubric reports mean_score, not win_rate"),
+        (
+            "  - name: a\n    kind: solve\n    problems: [p.md]\n    require:\n      - 'pass@1 >= x'\n",
+            ":7:9 checks[0].require[0]: requirement 'pass@1 >= x': bound 'x' is not a number",
+        ),
+        (
+            "  - name: a\n    kind: solve\n    problems: [p.md]\n"
+            "    require: ['pass@1 >= 0.3']\n    sampels: 2\n",
+            ":7:5 checks[0].sampels: unknown key 'sampels' (did you mean 'samples'?)",
+        ),
+        (
+            "  - name: a\n    kind: benchmark\n    require: ['pass@1 >= 0.3']\n",
+            "checks[0].kind: unknown check kind 'benchmark'",
+        ),
+        (
+            "  - name: a\n    kind: bench\n    require: ['pass@1 >= 0.3']\n",
+            ":3:5 checks[0].data: missing required field 'data'",
+        ),
+        (
+            "  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n    require: ['passed: all']\n"
+            "    repeat: 2\n    min_pass: 3\n",
+            "checks[0]: min_pass 3 is more than repeat 2",
+        ),
+        (
+            "  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n    require: ['passed: all']\n"
+            "  - name: a\n    kind: run\n    flow: direct\n    expect: 'true'\n"
+            "    require: ['passed: all']\n",
+            "two checks are named 'a'",
+        ),
+        (
+            "  - name: a\n    kind: run\n    flow: direct\n    expect: 'outputs.x =='\n"
+            "    require: ['passed: all']\n",
+            ":6:13 checks[0].expect: expression syntax error",
+        ),
+        (
+            "  - name: a\n    kind: eval\n    eval: rubric\n    data: d.jsonl\n"
+            "    require: ['win_rate >= 0.5']\n",
+            "rubric reports mean_score, not win_rate",
+        ),
     ],
 )
 def test_config_mistakes_name_file_line_col(tmp_path: Path, body: str, expected: str) -> None:
@@ -126,7 +146,10 @@ def test_yaml_syntax_error_and_bad_shapes(tmp_path: Path) -> None:
 
 
 def test_gate_cli_exits_2_on_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, "checks:\n  - name: a\n    kind: solve\n    problems: [p.md]\n    require: ['pass@1 >> 1']\n")
+    path = write(
+        tmp_path,
+        "checks:\n  - name: a\n    kind: solve\n    problems: [p.md]\n    require: ['pass@1 >> 1']\n",
+    )
     assert main(["ci", "gate", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert f"{path}:5:15 checks[0].require[0]" in err

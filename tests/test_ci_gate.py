@@ -58,7 +58,9 @@ def summary_rows(text: str) -> list[dict[str, str]]:
     """The rows of the summary's Markdown table as dicts keyed by the header."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
+    return [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
 
 
 @pytest.fixture
@@ -78,8 +80,21 @@ def outputs(path: Path) -> dict[str, str]:
 
 def test_the_example_gate_passes(tmp_path: Path, github_env, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = main(["ci", "gate", "--config", str(EXAMPLES / "alphaflow-ci.yaml"), "--out", str(out),
-                 "--sandbox", "local", "--junit", str(tmp_path / "junit.xml"), "--json"])
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(EXAMPLES / "alphaflow-ci.yaml"),
+            "--out",
+            str(out),
+            "--sandbox",
+            "local",
+            "--junit",
+            str(tmp_path / "junit.xml"),
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0, result
     assert result["passed"] is True
@@ -96,7 +111,10 @@ def test_the_example_gate_passes(tmp_path: Path, github_env, capsys: pytest.Capt
     assert isinstance(boil.result[0], Failure) and "score" in boil.result[0].message
 
     rows = summary_rows(github_env["summary"].read_text(encoding="utf-8"))
-    assert {(r["check"], r["metric"]) for r in rows} >= {("solve-examples", "pass@1"), ("answer-quality", "mean_score")}
+    assert {(r["check"], r["metric"]) for r in rows} >= {
+        ("solve-examples", "pass@1"),
+        ("answer-quality", "mean_score"),
+    }
     assert all(r["status"].endswith("pass") for r in rows)
     solved = next(r for r in rows if r["metric"] == "solved")
     assert solved["requirement"] == "all" and solved["value"] == "1 of 1"
@@ -110,12 +128,27 @@ def test_a_missed_threshold_fails_with_junit_annotations_and_summary(
     config = bench_config(tmp_path, ["pass@1 >= 0.75", {"solved": "all"}])
     model = script(tmp_path / "model.yaml", [BAD_SUM])
     junit = tmp_path / "junit.xml"
-    code = main(["ci", "gate", "--config", str(config), "--model", model, "--out", str(tmp_path / "out"),
-                 "--junit", str(junit)])
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 1
     # an annotation on the config line of the failing check
-    assert f"::error file={config},line=3,title=alphaflow ci%3A slice failed::pass@1 >= 0.75 not met: 0.5" in printed
+    assert (
+        f"::error file={config},line=3,title=alphaflow ci%3A slice failed::pass@1 >= 0.75 not met: 0.5"
+        in printed
+    )
 
     suite = next(iter(JUnitXml.fromfile(str(junit))))
     failing = {case.name: case.result[0] for case in suite if case.result}
@@ -138,11 +171,28 @@ def test_a_regression_from_the_baseline_fails(tmp_path: Path, capsys: pytest.Cap
     extra = "    max_drop: 0.2\n"
     config = bench_config(tmp_path, ["pass@1 >= 0.3"], samples=2, extra=extra)
     good = script(tmp_path / "good.yaml", [GOOD_SUM])
-    assert main(["ci", "gate", "--config", str(config), "--model", good, "--out", str(tmp_path / "base")]) == 0
+    assert (
+        main(["ci", "gate", "--config", str(config), "--model", good, "--out", str(tmp_path / "base")]) == 0
+    )
     bad = script(tmp_path / "bad.yaml", [BAD_SUM])
     summary = tmp_path / "summary.md"
-    code = main(["ci", "gate", "--config", str(config), "--model", bad, "--out", str(tmp_path / "now"),
-                 "--baseline", str(tmp_path / "base"), "--summary", str(summary), "--json"])
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--model",
+            bad,
+            "--out",
+            str(tmp_path / "now"),
+            "--baseline",
+            str(tmp_path / "base"),
+            "--summary",
+            str(summary),
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert code == 1
     check = result["checks"][0]
@@ -152,8 +202,23 @@ def test_a_regression_from_the_baseline_fails(tmp_path: Path, capsys: pytest.Cap
     row = summary_rows(summary.read_text(encoding="utf-8"))[0]
     assert (row["baseline"], row["value"], row["status"]) == ("1", "0.5", "📉 regression")
     # the baseline may also be the JSON file itself
-    assert main(["ci", "gate", "--config", str(config), "--model", good, "--out", str(tmp_path / "again"),
-                 "--baseline", str(tmp_path / "base" / "gate.json")]) == 0
+    assert (
+        main(
+            [
+                "ci",
+                "gate",
+                "--config",
+                str(config),
+                "--model",
+                good,
+                "--out",
+                str(tmp_path / "again"),
+                "--baseline",
+                str(tmp_path / "base" / "gate.json"),
+            ]
+        )
+        == 0
+    )
 
 
 def run_config(tmp_path: Path, repeat: int, min_pass: int) -> Path:
@@ -164,7 +229,8 @@ def run_config(tmp_path: Path, repeat: int, min_pass: int) -> Path:
         "  - name: flaky\n"
         "    kind: run\n"
         "    flow: direct\n"
-        "    inputs: {problem: {name: sum, description: 'print A + B', public_tests: [{input: '1 2', output: '3'}]}}\n"
+        "    inputs: {problem: {name: sum, description: 'print A + B',"
+        " public_tests: [{input: '1 2', output: '3'}]}}\n"
         "    expect: \"outputs.verdict == 'AC'\"\n"
         "    require: ['passed: all']\n"
         f"    repeat: {repeat}\n"
@@ -175,12 +241,26 @@ def run_config(tmp_path: Path, repeat: int, min_pass: int) -> Path:
 
 
 @pytest.mark.parametrize(("min_pass", "expected"), [(2, 0), (3, 1)])
-def test_repeat_with_min_pass_absorbs_flaky_output(tmp_path: Path, min_pass: int, expected: int,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_repeat_with_min_pass_absorbs_flaky_output(
+    tmp_path: Path, min_pass: int, expected: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = script(tmp_path / "flaky.yaml", [GOOD_SUM, BAD_SUM, GOOD_SUM])  # runs 1 and 3 pass
     junit = tmp_path / "junit.xml"
-    code = main(["ci", "gate", "--config", str(run_config(tmp_path, 3, min_pass)), "--model", model,
-                 "--out", str(tmp_path / "out"), "--junit", str(junit), "--json"])
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(run_config(tmp_path, 3, min_pass)),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert code == expected
     assert result["checks"][0]["held_repeats"] == 2
@@ -188,7 +268,9 @@ def test_repeat_with_min_pass_absorbs_flaky_output(tmp_path: Path, min_pass: int
     assert [case.is_passed for case in cases] == [True, False, True]
 
 
-def test_a_cancelled_gate_resumes_keeping_finished_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cancelled_gate_resumes_keeping_finished_units(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = bench_config(tmp_path, ["pass@1 >= 0.5"], samples=2)
     model = script(tmp_path / "model.yaml", [GOOD_SUM])
     out = tmp_path / "out"
@@ -208,15 +290,38 @@ def test_a_cancelled_gate_resumes_keeping_finished_units(tmp_path: Path, capsys:
     assert json.loads((out / "gate.json").read_text(encoding="utf-8"))["checks"][0]["units"]["total"] == 4
 
 
-def test_bad_baseline_and_missing_problem_files_are_usage_errors(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_baseline_and_missing_problem_files_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = bench_config(tmp_path, ["pass@1 >= 0.5"])
     (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
-    assert main(["ci", "gate", "--config", str(config), "--model", "scripted:x.yaml", "--out", str(tmp_path / "o"),
-                 "--baseline", str(tmp_path / "junk.json")]) == 2
+    assert (
+        main(
+            [
+                "ci",
+                "gate",
+                "--config",
+                str(config),
+                "--model",
+                "scripted:x.yaml",
+                "--out",
+                str(tmp_path / "o"),
+                "--baseline",
+                str(tmp_path / "junk.json"),
+            ]
+        )
+        == 2
+    )
     assert "--baseline" in capsys.readouterr().err
     solve = tmp_path / "solve.yaml"
-    solve.write_text("checks:\n  - {name: s, kind: solve, problems: ['nothing/*.md'], require: ['pass@1 >= 1']}\n",
-                     encoding="utf-8")
-    assert main(["ci", "gate", "--config", str(solve), "--model", "scripted:x.yaml", "--out", str(tmp_path / "p")]) == 2
+    solve.write_text(
+        "checks:\n  - {name: s, kind: solve, problems: ['nothing/*.md'], require: ['pass@1 >= 1']}\n",
+        encoding="utf-8",
+    )
+    assert (
+        main(
+            ["ci", "gate", "--config", str(solve), "--model", "scripted:x.yaml", "--out", str(tmp_path / "p")]
+        )
+        == 2
+    )
     assert "'nothing/*.md' matches no file" in capsys.readouterr().err

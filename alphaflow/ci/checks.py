@@ -107,7 +107,9 @@ def write_problem_set(files: list[str], target: Path) -> int:
     for file in files:
         problem = load_problem(file).problem
         if problem.name in names:
-            raise UserError(f"{file}: problem name {problem.name!r} is also the name of {names[problem.name]}")
+            raise UserError(
+                f"{file}: problem name {problem.name!r} is also the name of {names[problem.name]}"
+            )
         names[problem.name] = file
         hidden = problem.private_tests or problem.public_tests
         if not hidden and not problem.generated_tests:
@@ -147,7 +149,11 @@ async def _bench_like(
         write_problem_set(loaded.problem_files(check.problems), Path(data))
         limit, split, names = None, None, ()
     else:
-        data = check.data if check.data.startswith("hf:") or check.data == "codecontests" else loaded.resolve(check.data)
+        data = (
+            check.data
+            if check.data.startswith("hf:") or check.data == "codecontests"
+            else loaded.resolve(check.data)
+        )
         limit, split, names = check.limit, check.split, tuple(check.names)
     bench_dir = run.run_dir / "bench"
     options = BenchOptions(
@@ -176,7 +182,9 @@ async def _bench_like(
     run.totals = {"problems": outcome.problems}
     for index in range(check.repeat):
         chosen = [
-            r for r in outcome.results if index * check.samples <= r.sample_index < (index + 1) * check.samples
+            r
+            for r in outcome.results
+            if index * check.samples <= r.sample_index < (index + 1) * check.samples
         ]
         run.repetitions.append(bench_metrics(chosen, check.samples, outcome.problems))
     for result in sorted(outcome.results, key=lambda r: (r.problem, r.sample_index)):
@@ -211,7 +219,8 @@ def _bench_unit(result: Any, samples: int) -> UnitOutcome:
     elif result.error and not evaluation:
         message = "error"
     else:
-        message = f"verdict {result.verdict}: {evaluation.get('passed', 0)}/{evaluation.get('total', 0)} tests passed"
+        passed, total = evaluation.get("passed", 0), evaluation.get("total", 0)
+        message = f"verdict {result.verdict}: {passed}/{total} tests passed"
     details = []
     if result.error:
         details.append(f"error: {result.error}")
@@ -276,7 +285,13 @@ async def _eval(check: EvalCheck, loaded: LoadedConfig, settings: GateSettings, 
                 )
                 try:
                     result = await run_eval(
-                        flow_path, items, judges, router, trace, model=model, kind=kind,
+                        flow_path,
+                        items,
+                        judges,
+                        router,
+                        trace,
+                        model=model,
+                        kind=kind,
                         concurrency=settings.concurrency,
                     )
                     result["cost_usd"] = router.usage.cost_usd
@@ -292,7 +307,11 @@ async def _eval(check: EvalCheck, loaded: LoadedConfig, settings: GateSettings, 
         summary = result["summary"]
         mean = (summary.get("mean_of_judges") or {}).get("mean")
         run.repetitions.append(
-            {metric: mean, "failed_items": float(len(summary["failed_items"])), "cost_usd": result.get("cost_usd")}
+            {
+                metric: mean,
+                "failed_items": float(len(summary["failed_items"])),
+                "cost_usd": result.get("cost_usd"),
+            }
         )
         for record in result["records"]:
             run.units.append(_eval_unit(record, index, metric, bar))
@@ -311,11 +330,15 @@ def _eval_unit(record: dict[str, Any], index: int, metric: str, bar: Any) -> Uni
     if "error" in record:
         return UnitOutcome(str(record["id"]), index, False, "error", str(record["error"]))
     if value is None:
-        return UnitOutcome(str(record["id"]), index, False, "no readable judgement", json.dumps(record["judges"])[:2000])
+        return UnitOutcome(
+            str(record["id"]), index, False, "no readable judgement", json.dumps(record["judges"])[:2000]
+        )
     label = {"mean_score": "score", "win_rate": "B win share", "accuracy": "correct"}.get(metric, metric)
     passed = bar.holds(value) if bar is not None else True
     message = f"{label} {value:.3g}" + ("" if passed or bar is None else f" (needs {bar.op} {bar.bound:g})")
-    return UnitOutcome(str(record["id"]), index, passed, message, json.dumps(record["judges"], default=str)[:2000])
+    return UnitOutcome(
+        str(record["id"]), index, passed, message, json.dumps(record["judges"], default=str)[:2000]
+    )
 
 
 # --- run ---------------------------------------------------------------------------------------------
@@ -380,8 +403,18 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
             {"pass_rate": float(passed), "passed": float(passed), "cost_usd": record.get("cost_usd")}
         )
         outputs = json.dumps(record.get("outputs"), ensure_ascii=False, default=str)[:2000]
-        message = "expect held" if passed else (f"error: {record['error']}" if record.get("error") else f"expect failed: {check.expect}")
+        message = (
+            "expect held"
+            if passed
+            else (f"error: {record['error']}" if record.get("error") else f"expect failed: {check.expect}")
+        )
         run.units.append(
-            UnitOutcome(f"{check.flow} [run {index + 1}]", index, passed, message, f"outputs: {outputs}",
-                        float(record.get("seconds") or 0.0))
+            UnitOutcome(
+                f"{check.flow} [run {index + 1}]",
+                index,
+                passed,
+                message,
+                f"outputs: {outputs}",
+                float(record.get("seconds") or 0.0),
+            )
         )

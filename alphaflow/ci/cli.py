@@ -1,8 +1,8 @@
 """``alphaflow ci``: the quality gate, the fix mode for failing tests, and the sticky PR comment.
 
-    alphaflow ci gate --config alphaflow-ci.yaml [--baseline RUN_DIR_OR_JSON] [--junit FILE] [--json]
-    alphaflow ci fix --test-command "python3 -m unittest -v" [--repo DIR] [--patch FILE] [--apply]
-    alphaflow ci comment --body FILE      (inside GitHub Actions: one sticky comment per pull request)
+alphaflow ci gate --config alphaflow-ci.yaml [--baseline RUN_DIR_OR_JSON] [--junit FILE] [--json]
+alphaflow ci fix --test-command "python3 -m unittest -v" [--repo DIR] [--patch FILE] [--apply]
+alphaflow ci comment --body FILE      (inside GitHub Actions: one sticky comment per pull request)
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ exit status: 0 when the patch makes the failing tests pass and breaks none (or n
 def register(subparsers: argparse._SubParsersAction) -> None:
     from alphaflow.models.cli import add_router_options
 
-    ci = subparsers.add_parser("ci", help="CI: a quality gate for flows and models, and a fix mode for failing tests")
+    ci = subparsers.add_parser(
+        "ci", help="CI: a quality gate for flows and models, and a fix mode for failing tests"
+    )
     commands = ci.add_subparsers(dest="ci_command", metavar="CI_COMMAND")
     ci.set_defaults(func=lambda args: (ci.print_help(), 2)[1])
 
@@ -43,15 +45,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     gate.add_argument("--config", default="alphaflow-ci.yaml", metavar="FILE", help="the gate config")
-    gate.add_argument("--baseline", metavar="RUN_DIR_OR_JSON", help="a previous gate's --out dir or gate.json")
+    gate.add_argument(
+        "--baseline", metavar="RUN_DIR_OR_JSON", help="a previous gate's --out dir or gate.json"
+    )
     gate.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     gate.add_argument("--summary", metavar="FILE", help="write the Markdown summary here too")
-    gate.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"run directories (default {DEFAULT_OUT})")
-    gate.add_argument("--resume", action="store_true", help="continue the gate in --out, keeping finished units")
+    gate.add_argument(
+        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"run directories (default {DEFAULT_OUT})"
+    )
+    gate.add_argument(
+        "--resume", action="store_true", help="continue the gate in --out, keeping finished units"
+    )
     gate.add_argument("--model", help="the model of every check (overrides the config)")
     gate.add_argument("--api-base", help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)")
     gate.add_argument("--sandbox", choices=("auto", "docker", "local"), help="where code is judged")
-    gate.add_argument("--report-url", metavar="URL", help="where OUT's parent is published (links in the summary)")
+    gate.add_argument(
+        "--report-url", metavar="URL", help="where OUT's parent is published (links in the summary)"
+    )
     gate.add_argument("--json", action="store_true", help="print the gate result as one JSON object")
     add_router_options(gate)
     gate.set_defaults(func=gate_command)
@@ -72,15 +82,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fix.add_argument("--out", default="alphaflow-fix", metavar="DIR", help="patch, explanation, trace")
     fix.add_argument("--apply", action="store_true", help="apply a verified patch to the working tree")
     fix.add_argument(
-        "--sandbox", choices=("docker", "local"), default="docker",
+        "--sandbox",
+        choices=("docker", "local"),
+        default="docker",
         help="docker: a container with no network (default); local: a subprocess on this machine (only on "
         "an ephemeral runner)",
     )
     fix.add_argument("--image", help="run the tests in this image instead of the sandbox image")
-    fix.add_argument("--setup-command", metavar="CMD", help="run in the copy before the tests, with network "
-                     "and without secrets (e.g. pip install --target .alphaflow-deps pytest)")
+    fix.add_argument(
+        "--setup-command",
+        metavar="CMD",
+        help="run in the copy before the tests, with network "
+        "and without secrets (e.g. pip install --target .alphaflow-deps pytest)",
+    )
     fix.add_argument("--test-timeout", type=float, default=300.0, metavar="S", help="seconds per test run")
-    fix.add_argument("--max-rounds", type=int, default=4, metavar="N", help="edit-and-test rounds (default 4)")
+    fix.add_argument(
+        "--max-rounds", type=int, default=4, metavar="N", help="edit-and-test rounds (default 4)"
+    )
     fix.add_argument("--flow", default="ci_fix", help="the fix flow (default: the built-in ci_fix)")
     fix.add_argument("--model", help="litellm model string, or scripted:SCRIPT.yaml")
     fix.add_argument("--api-base", help="an OpenAI-compatible endpoint")
@@ -110,7 +128,9 @@ def gate_command(args: argparse.Namespace) -> int:
     loaded = load_config(args.config)
     out = Path(args.out)
     if not args.resume and ((out / "gate.json").exists() or (out / "checks").exists()):
-        raise UserError(f"--out {out}: already holds a gate run; add --resume to continue it, or pick a new --out")
+        raise UserError(
+            f"--out {out}: already holds a gate run; add --resume to continue it, or pick a new --out"
+        )
     if args.baseline and Path(args.baseline).resolve() == out.resolve():
         raise UserError(f"--baseline {args.baseline}: is the --out of this run; keep the baseline elsewhere")
     settings = GateSettings(
@@ -152,38 +172,55 @@ def publish(result, loaded, args: argparse.Namespace) -> int:
     lines = []
     for verdict in result.checks:
         if not verdict.passed:
-            lines.append(github.annotation(
-                "error", "; ".join(verdict.reasons) or verdict.status,
-                title=f"alphaflow ci: {verdict.run.name} {verdict.status}", file=str(loaded.path), line=verdict.line,
-            ))
+            lines.append(
+                github.annotation(
+                    "error",
+                    "; ".join(verdict.reasons) or verdict.status,
+                    title=f"alphaflow ci: {verdict.run.name} {verdict.status}",
+                    file=str(loaded.path),
+                    line=verdict.line,
+                )
+            )
         else:
             unknown = [r.requirement.text for r in verdict.requirements if r.value is None]
             if unknown:
-                lines.append(github.annotation(
-                    "warning", f"unknown value for {', '.join(unknown)}", title=f"alphaflow ci: {verdict.run.name}",
-                    file=str(loaded.path), line=verdict.line,
-                ))
+                lines.append(
+                    github.annotation(
+                        "warning",
+                        f"unknown value for {', '.join(unknown)}",
+                        title=f"alphaflow ci: {verdict.run.name}",
+                        file=str(loaded.path),
+                        line=verdict.line,
+                    )
+                )
     if github.in_actions() or os.environ.get("GITHUB_OUTPUT"):
         github.emit(lines, stream)
-    github.set_outputs({
-        "passed": "true" if result.passed else "false",
-        "failed-checks": ",".join(v.run.name for v in result.checks if not v.passed),
-        "summary-file": str(result.out / "summary.md"),
-        "junit-file": str(junit),
-        "json-file": str(result.out / "gate.json"),
-        "out-dir": str(result.out),
-    })
+    github.set_outputs(
+        {
+            "passed": "true" if result.passed else "false",
+            "failed-checks": ",".join(v.run.name for v in result.checks if not v.passed),
+            "summary-file": str(result.out / "summary.md"),
+            "junit-file": str(junit),
+            "json-file": str(result.out / "gate.json"),
+            "out-dir": str(result.out),
+        }
+    )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     else:
         for verdict in result.checks:
             status = "ok  " if verdict.passed else verdict.status.upper()
-            detail = "; ".join(verdict.reasons) if verdict.reasons else ", ".join(
-                f"{r.requirement.text} ({_fmt(r.value)})" for r in verdict.requirements
+            detail = (
+                "; ".join(verdict.reasons)
+                if verdict.reasons
+                else ", ".join(f"{r.requirement.text} ({_fmt(r.value)})" for r in verdict.requirements)
             )
             print(f"{status:9} {verdict.run.name}: {detail}")
         held = sum(v.passed for v in result.checks)
-        print(f"gate: {held} of {len(result.checks)} checks hold   junit: {junit}   summary: {result.out}/summary.md")
+        print(
+            f"gate: {held} of {len(result.checks)} checks hold   junit: {junit}   "
+            f"summary: {result.out}/summary.md"
+        )
     return 0 if result.passed else 1
 
 

@@ -24,7 +24,15 @@ import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alphaflow.ci.requirements import Requirement, parse_requirement
 from alphaflow.engine.positions import Position, SourceMap, YamlSyntaxError, format_path, load_with_positions
@@ -213,7 +221,9 @@ class LoadedConfig:
             matched = sorted(glob.glob(self.resolve(pattern), recursive=True))
             matched = [m for m in matched if Path(m).is_file()]
             if not matched:
-                raise UserError(f"{self.path}: problems: {pattern!r} matches no file (relative to {self.base})")
+                raise UserError(
+                    f"{self.path}: problems: {pattern!r} matches no file (relative to {self.base})"
+                )
             files.extend(m for m in matched if m not in files)
         return files
 
@@ -294,12 +304,17 @@ def _message(item: dict[str, Any], yaml_path: tuple[Any, ...], data: Any) -> str
         model = _model_at(yaml_path[:-1], data)
         names = list(model.model_fields) if model else []
         close = difflib.get_close_matches(key, names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else (f" (allowed: {', '.join(names)})" if names else "")
+        hint = (
+            f" (did you mean '{close[0]}'?)"
+            if close
+            else (f" (allowed: {', '.join(names)})" if names else "")
+        )
         return f"unknown key '{key}'{hint}"
     if kind == "missing":
         return f"missing required field '{yaml_path[-1]}'"
     if kind == "union_tag_invalid":
-        return f"unknown check kind '{item.get('ctx', {}).get('tag')}' (expected one of: {', '.join(CHECK_KINDS)})"
+        tag = item.get("ctx", {}).get("tag")
+        return f"unknown check kind '{tag}' (expected one of: {', '.join(CHECK_KINDS)})"
     if kind == "union_tag_not_found":
         return f"missing field 'kind' (one of: {', '.join(CHECK_KINDS)})"
     if kind == "string_pattern_mismatch" and yaml_path and yaml_path[-1] == "name":

@@ -67,7 +67,11 @@ class FixOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         def short(run: dict[str, Any] | None) -> dict[str, Any] | None:
-            return None if run is None else {k: run[k] for k in ("exit_code", "passed", "failed", "green") if k in run}
+            return (
+                None
+                if run is None
+                else {k: run[k] for k in ("exit_code", "passed", "failed", "green") if k in run}
+            )
 
         return {
             "status": self.status,
@@ -157,8 +161,12 @@ async def run_fix(request: FixRequest) -> FixOutcome:
             raise UserError("--model is required to fix failing tests (or set ALPHAFLOW_MODEL)")
         with Trace(request.out / "trace.jsonl") as trace:
             router = build_router(
-                request.model, api_base=request.api_base, max_cost_usd=request.max_cost, trace=trace,
-                cache_path=None, **request.router,
+                request.model,
+                api_base=request.api_base,
+                max_cost_usd=request.max_cost,
+                trace=trace,
+                cache_path=None,
+                **request.router,
             )
             router.target(request.model)
             try:
@@ -196,25 +204,29 @@ def run_fix_command(request: FixRequest, *, as_json: bool) -> int:
     explanation_path = request.explanation or request.out / "fix.md"
     for path in (patch_path, explanation_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    if outcome.patch:
+    if outcome.patch and outcome.status == "verified":  # only a verified patch is handed on
         patch_path.write_text(outcome.patch, encoding="utf-8")
         outcome.patch_path = str(patch_path)
     explanation_path.write_text(explanation_markdown(request, outcome), encoding="utf-8")
     outcome.explanation_path = str(explanation_path)
     (request.out / "fix.json").write_text(json.dumps(outcome.to_dict(), indent=2) + "\n", encoding="utf-8")
-    github.set_outputs({
-        "fixed": "true" if outcome.status in ("green", "verified") else "false",
-        "status": outcome.status,
-        "patch-file": outcome.patch_path or "",
-        "explanation-file": str(explanation_path),
-    })
+    github.set_outputs(
+        {
+            "fixed": "true" if outcome.status in ("green", "verified") else "false",
+            "status": outcome.status,
+            "patch-file": outcome.patch_path or "",
+            "explanation-file": str(explanation_path),
+        }
+    )
     if as_json:
         print(json.dumps(outcome.to_dict(), ensure_ascii=False))
     else:
         base = outcome.baseline
         print(f"tests before: {len(base['passed'])} passed, {len(base['failed'])} failed")
         if outcome.final is not None:
-            print(f"tests after:  {len(outcome.final['passed'])} passed, {len(outcome.final['failed'])} failed")
+            print(
+                f"tests after:  {len(outcome.final['passed'])} passed, {len(outcome.final['failed'])} failed"
+            )
         for note in outcome.notes:
             print(f"  - {note}")
         message = {
@@ -225,5 +237,7 @@ def run_fix_command(request: FixRequest, *, as_json: bool) -> int:
         print(message)
         print(f"explanation: {explanation_path}")
     if outcome.status == "unverified" and github.in_actions():
-        print(github.annotation("error", "; ".join(outcome.reasons), title="alphaflow ci fix"), file=sys.stderr)
+        print(
+            github.annotation("error", "; ".join(outcome.reasons), title="alphaflow ci fix"), file=sys.stderr
+        )
     return outcome.exit_code

@@ -117,7 +117,9 @@ def load_baseline(path: str) -> dict[str, dict[str, float | None]]:
     if source.is_dir():
         source = source / GATE_FILE
     if not source.is_file():
-        raise UserError(f"--baseline {path}: no {GATE_FILE} there (give a gate's --out directory or its JSON)")
+        raise UserError(
+            f"--baseline {path}: no {GATE_FILE} there (give a gate's --out directory or its JSON)"
+        )
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -127,7 +129,11 @@ def load_baseline(path: str) -> dict[str, dict[str, float | None]]:
         raise UserError(f"--baseline {source}: not a gate result (no 'checks' list)")
     baseline: dict[str, dict[str, float | None]] = {}
     for check in checks:
-        if isinstance(check, dict) and isinstance(check.get("name"), str) and isinstance(check.get("metrics"), dict):
+        if (
+            isinstance(check, dict)
+            and isinstance(check.get("name"), str)
+            and isinstance(check.get("metrics"), dict)
+        ):
             baseline[check["name"]] = check["metrics"]
     return baseline
 
@@ -148,15 +154,20 @@ def judge_check(
             else:
                 all_hold = False
         held_repeats += int(all_hold)
-    verdict = CheckVerdict(run, line, check.repeat, check.needed_passes, held_repeats, results, check.max_drop)
+    verdict = CheckVerdict(
+        run, line, check.repeat, check.needed_passes, held_repeats, results, check.max_drop
+    )
     if held_repeats < check.needed_passes:
         verdict.status = "failed"
         for result in results:
             if result.holds_in < check.needed_passes:
                 verdict.reasons.append(
                     f"{result.requirement.text} not met: {fmt(result.value)}"
-                    + (f" (held in {result.holds_in} of {check.repeat} runs, {check.needed_passes} needed)"
-                       if check.repeat > 1 else "")
+                    + (
+                        f" (held in {result.holds_in} of {check.repeat} runs, {check.needed_passes} needed)"
+                        if check.repeat > 1
+                        else ""
+                    )
                 )
     for result in results:
         if baseline is None:
@@ -203,7 +214,9 @@ async def run_gate(loaded: LoadedConfig, settings: GateSettings, baseline_path: 
     verdicts: list[CheckVerdict] = []
     for index, check in enumerate(loaded.config.checks):
         run = await run_check(check, loaded, settings)
-        verdict = judge_check(run, check, loaded.check_line(index), None if baseline is None else baseline.get(check.name, {}))
+        verdict = judge_check(
+            run, check, loaded.check_line(index), None if baseline is None else baseline.get(check.name, {})
+        )
         verdicts.append(verdict)
     result = GateResult(str(loaded.path), settings.out, verdicts, baseline_path)
     (settings.out / GATE_FILE).write_text(

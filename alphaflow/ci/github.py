@@ -28,8 +28,9 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(level: str, message: str, *, title: str | None = None, file: str | None = None,
-               line: int | None = None) -> str:
+def annotation(
+    level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None
+) -> str:
     """One workflow command line: ``level`` is ``error``, ``warning`` or ``notice``."""
     properties = []
     if file:
@@ -89,7 +90,9 @@ def pull_request_number(payload: dict[str, Any] | None = None) -> int | None:
 
 def run_url() -> str | None:
     """The URL of this workflow run (where its artifacts are listed), when running in Actions."""
-    server, repo, run_id = (os.environ.get(n) for n in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    server, repo, run_id = (
+        os.environ.get(n) for n in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
     if server and repo and run_id:
         return f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
     return None

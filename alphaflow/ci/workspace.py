@@ -26,16 +26,43 @@ from typing import Any
 
 from alphaflow.errors import UserError
 
-SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 MAX_FILE_BYTES = 1 << 20  # larger files are copied but never shown to the model
 OUTPUT_TAIL = 12_000  # characters of test output kept per run
 # Environment a set-up command may keep (no tokens, no API keys): paths, locale, proxies, pip's index.
-SETUP_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-                  "http_proxy", "https_proxy", "no_proxy", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-                  "PIP_FIND_LINKS", "PIP_CONSTRAINT", "VIRTUAL_ENV")
+SETUP_ENV_KEEP = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CONSTRAINT",
+    "VIRTUAL_ENV",
+)
 
-_UNITTEST = re.compile(r"^(\w+) \(([\w.]+)\)(?:\n[^\n]*?)? \.\.\. (ok|FAIL|ERROR|skipped\b.*|expected failure|unexpected success)$",
-                       re.MULTILINE)
+_UNITTEST = re.compile(
+    r"^(\w+) \(([\w.]+)\)(?:\n[^\n]*?)? \.\.\. "
+    r"(ok|FAIL|ERROR|skipped\b.*|expected failure|unexpected success)$",
+    re.MULTILINE,
+)
 _PYTEST_VERBOSE = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b", re.MULTILINE)
 _PYTEST_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+::\S+)", re.MULTILINE)
 _PASSING = {"ok", "PASSED", "XFAIL", "expected failure", "SKIPPED"}
@@ -48,7 +75,9 @@ def repo_files(repo: Path) -> list[str]:
     try:
         listed = subprocess.run(
             ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True, check=True, timeout=60,
+            capture_output=True,
+            check=True,
+            timeout=60,
         ).stdout.decode("utf-8", errors="surrogateescape")
         files = [name for name in listed.split("\0") if name and (repo / name).is_file()]
         if files:
@@ -118,6 +147,18 @@ def safe_relative(name: str) -> str:
     return Path(clean).as_posix()
 
 
+def is_test_file(name: str) -> bool:
+    """Whether a path is a test file (``test_*.py``, ``*_test.py``, under ``tests/``): edits to those
+    could make a failing test pass by weakening it, so the fix mode refuses them."""
+    path = Path(name)
+    return (
+        path.name.startswith("test_")
+        or path.stem.endswith("_test")
+        or path.name == "conftest.py"
+        or any(part in ("test", "tests") for part in path.parts[:-1])
+    )
+
+
 def archive(copy: Path, overrides: dict[str, str]) -> bytes:
     """The workspace as a tar archive (the copy, with the overrides written over it)."""
     buffer = io.BytesIO()
@@ -160,13 +201,18 @@ async def run_tests(workspace: dict[str, Any], overrides: dict[str, str] | None 
     data = archive(copy, dict(overrides or {}))
     timeout_s = float(workspace.get("timeout_s") or 300)
     backend = workspace.get("sandbox", "docker")
-    async with open_sandbox(backend=backend, pool_size=1, image=workspace.get("image"), warn=False) as sandbox:
-        unpack = await sandbox.run(["sh", "-c", "rm -rf repo && mkdir repo && tar -x -C repo"], stdin=data,
-                                   timeout_s=120)
+    async with open_sandbox(
+        backend=backend, pool_size=1, image=workspace.get("image"), warn=False
+    ) as sandbox:
+        unpack = await sandbox.run(
+            ["sh", "-c", "rm -rf repo && mkdir repo && tar -x -C repo"], stdin=data, timeout_s=120
+        )
         if unpack.exit_code != 0:
             why = unpack.stderr.decode("utf-8", errors="replace").strip()[-300:]
             raise UserError(f"could not copy the repository into the sandbox: {why}")
-        result = await sandbox.run(["sh", "-c", f"cd repo && {workspace['test_command']}"], timeout_s=timeout_s)
+        result = await sandbox.run(
+            ["sh", "-c", f"cd repo && {workspace['test_command']}"], timeout_s=timeout_s
+        )
     output = (result.stdout + b"\n" + result.stderr).decode("utf-8", errors="replace")
     tests = parse_tests(output)
     command = f"`{workspace['test_command']}`"
@@ -189,7 +235,8 @@ async def run_tests(workspace: dict[str, Any], overrides: dict[str, str] | None 
 def apply_edits(copy: Path, overrides: dict[str, str], edits: Any) -> tuple[dict[str, str], list[str]]:
     """Apply search/replace edits ``[{file, find, replace}]`` over the overrides.
 
-    ``find`` must occur in the file exactly once (an empty ``find`` with a missing file creates it).
+    ``find`` must occur in the file exactly once (an empty ``find`` with a missing file creates it);
+    test files are never edited.
     Returns the new overrides and one problem per edit that could not be applied.
     """
     result = dict(overrides)
@@ -204,6 +251,9 @@ def apply_edits(copy: Path, overrides: dict[str, str], edits: Any) -> tuple[dict
             name = safe_relative(edit["file"])
         except ValueError as error:
             problems.append(f"edit {number}: {error}")
+            continue
+        if is_test_file(name):
+            problems.append(f"edit {number}: {name} is a test file; the fix changes the code under test")
             continue
         find, replace = str(edit.get("find") or ""), str(edit["replace"])
         current = read_text(copy, result, name)
@@ -231,7 +281,9 @@ def unified_diff(copy: Path, overrides: dict[str, str]) -> str:
             continue
         old = [] if before is None else before.splitlines(keepends=True)
         new = after.splitlines(keepends=True)
-        diff = list(difflib.unified_diff(old, new, "/dev/null" if before is None else f"a/{name}", f"b/{name}"))
+        diff = list(
+            difflib.unified_diff(old, new, "/dev/null" if before is None else f"a/{name}", f"b/{name}")
+        )
         if not diff:
             continue
         if before is None:

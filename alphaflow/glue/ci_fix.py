@@ -31,7 +31,9 @@ def _workspace_name(raw: str, known: set[str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def locate(workspace: dict[str, Any], overrides: dict[str, str] | None, result: dict[str, Any]) -> dict[str, Any]:
+def locate(
+    workspace: dict[str, Any], overrides: dict[str, str] | None, result: dict[str, Any]
+) -> dict[str, Any]:
     """The files the failure output points at (tracebacks, ``file:line``), test files first.
 
     Returns ``{files: [{path, content}], listing: [paths]}``; contents are the current (edited) text.
@@ -46,15 +48,23 @@ def locate(workspace: dict[str, Any], overrides: dict[str, str] | None, result: 
             order.append(name)
     for test_id in result.get("failed") or []:  # pytest ids carry their file; unittest ids their module
         head = str(test_id).split("::", 1)[0]
-        candidates = [head] if head.endswith(".py") else [".".join(head.split(".")[:i]).replace(".", "/") + ".py"
-                                                            for i in range(len(head.split(".")), 0, -1)]
+        candidates = (
+            [head]
+            if head.endswith(".py")
+            else [
+                ".".join(head.split(".")[:i]).replace(".", "/") + ".py"
+                for i in range(len(head.split(".")), 0, -1)
+            ]
+        )
         for candidate in candidates:
             name = _workspace_name(candidate, known)
             if name and name not in order:
                 order.append(name)
                 break
     if not order:  # nothing pointed anywhere: show the smallest Python files
-        order = sorted((n for n in known if n.endswith(".py")), key=lambda n: len(read_text(copy, overrides, n) or ""))
+        order = sorted(
+            (n for n in known if n.endswith(".py")), key=lambda n: len(read_text(copy, overrides, n) or "")
+        )
     files, used = [], 0
     for name in order:
         text = read_text(copy, overrides, name)
@@ -93,8 +103,9 @@ async def attempt(
     if after >= before and not result["green"]:
         note = f"reverted: no progress ({after} failing test(s), {before} before)"
         return {"overrides": overrides, "result": current, "kept": False, "note": note}
-    note = f"kept: {before - after} test(s) fixed, {after} still failing" + (f" ({explanation.strip()[:300]})"
-                                                                            if explanation else "")
+    note = f"kept: {before - after} test(s) fixed, {after} still failing" + (
+        f" ({explanation.strip()[:300]})" if explanation else ""
+    )
     if problems:
         note += f"; skipped parts: {'; '.join(problems)}"
     return {"overrides": changed, "result": result, "kept": True, "note": note}
