@@ -210,3 +210,25 @@ def test_fix_mode_without_a_test_command_is_a_usage_error(actions_env) -> None:
     assert "mode fix needs the test-command input" in by_name(runs, "Run the fix").stdout
     assert by_name(runs, "Result").exit_code == 2
     assert 12 not in fake.comments  # fix mode never comments: its job has no write token
+
+
+@pytest.mark.docker
+def test_fix_mode_uploads_a_verified_patch_and_never_comments(actions_env) -> None:
+    workdir, env, fake, _ = actions_env
+    shutil.copytree(ROOT / "examples" / "ci" / "buggy_repo", workdir, dirs_exist_ok=True)
+    inputs = {
+        "install": "false",
+        "mode": "fix",
+        "github-token": "",  # the job that runs the model holds no write token
+        "test-command": "python3 -m unittest -v",
+        "model": f"scripted:{ROOT / 'examples' / 'ci' / 'fix_model.yaml'}",
+    }
+    runs = run_action(inputs, workdir, env)
+    fix = by_name(runs, "Run the fix")
+    assert fix.outputs["exit-code"] == "0" and fix.outputs["fixed"] == "true", fix.stdout + fix.stderr
+    patch = workdir / fix.outputs["patch-file"]
+    assert "+    return sum(values) / len(values)" in patch.read_text()
+    assert (workdir / "stats.py").read_text().count("len(values) + 1") == 1  # the checkout is untouched
+    assert by_name(runs, "Result").exit_code == 0
+    assert 12 not in fake.comments
+    assert SECRET not in fix.stdout + fix.stderr
