@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "alphaflow.sandbox.cli",  # sandbox
     "alphaflow.bench.cli",  # bench
     "alphaflow.judge.cli",  # judge, eval
+    "alphaflow.ci.cli",  # ci
 ]
 
 
