@@ -33,10 +33,13 @@ def bench(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -
 
 
 def records(run_dir: Path) -> list[dict]:
+    """The finished records; a line still being written by the running benchmark is not one yet."""
     path = run_dir / "results.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def test_gold_solutions_are_all_accepted_locally(tmp_path):
