@@ -45,6 +45,14 @@ def _trained_tokenizer_json(vocab_size: int) -> str:
     return tokenizer.to_str()
 
 
+def single_thread() -> None:
+    """One torch CPU thread: tiny models gain nothing from intra-op threads, and on a shared CPU the
+    threads' contention makes each forward pass many times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def build_tokenizer(vocab_size: int = 300, chat_template: bool = True):  # noqa: ANN201
     """A ``PreTrainedTokenizerFast`` (pad ``<pad>``, bos ``<s>``, eos ``<|im_end|>``)."""
     from tokenizers import Tokenizer
@@ -127,6 +135,7 @@ def tiny_model(
 ) -> Path:
     """Build and save a tiny model with its tokenizer in ``directory``; the directory."""
     directory = Path(directory)
+    single_thread()
     tokenizer = build_tokenizer(vocab_size, chat_template)
     model = build_model(tokenizer, arch=arch, seed=seed, extra_logits=extra_logits)
     if favoured:
