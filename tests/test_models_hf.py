@@ -276,3 +276,20 @@ def test_a_missing_checkpoint_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError) as error:
         engine_for(f"hf:{tmp_path / 'nothing-here'}?device=cpu")
     assert "cannot load" in str(error.value) and "\n" not in str(error.value)
+
+
+async def test_a_failure_inside_the_model_is_a_one_line_model_error(models):
+    model = f"hf:{models['qwen2']}?{CPU}&max_new_tokens=4"
+    engine = engine_for(model)
+
+    def broken(module, args, kwargs):  # noqa: ANN001, ANN202
+        raise RuntimeError("CUDA error: device-side assert triggered\nmore detail")
+
+    hook = engine.models[0].model.register_forward_pre_hook(broken, with_kwargs=True)
+    try:
+        with pytest.raises(ModelCallError) as error:
+            await complete_all(model, [request("hi")])
+    finally:
+        hook.remove()
+    assert "RuntimeError: CUDA error: device-side assert triggered more detail" in str(error.value)
+    assert "\n" not in str(error.value) and error.value.attempts == 1  # not retried

@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Sequence
 
 from alphaflow.errors import UserError
+from alphaflow.models.errors import ModelCallError
 from alphaflow.models.hf.batching import BatchQueue
 from alphaflow.models.hf.decode import Row, ScoreResult
 from alphaflow.models.hf.engine import Engine, Prompt, engine_for
@@ -16,6 +17,10 @@ from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 NAME = "hf"  # the backend's key in the router
 EXTRA_PARAMETERS = ("stop", "seed", "ignore_eos")  # what `extra` may carry for a local model
+# one queue per event loop and engine, so that every router on a loop batches together
+_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BatchQueue]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class LocalBackend:
@@ -28,17 +33,13 @@ class LocalBackend:
     log-softmax before temperature and top-p, in the OpenAI shape.
     """
 
-    def __init__(self) -> None:
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BatchQueue]] = (
-            weakref.WeakKeyDictionary()
-        )
-
     async def engine(self, model: str) -> Engine:
         """The model's engine, loaded off the event loop on first use."""
         return await asyncio.to_thread(engine_for, model)
 
     def queue(self, engine: Engine) -> BatchQueue:
-        queues = self._queues.setdefault(asyncio.get_running_loop(), {})
+        """The engine's batch queue on the running event loop (shared by every router on it)."""
+        queues = _QUEUES.setdefault(asyncio.get_running_loop(), {})
         if engine.name not in queues:
             queues[engine.name] = BatchQueue(engine)
         return queues[engine.name]
@@ -49,7 +50,13 @@ class LocalBackend:
         # timeout_s does not apply: a batch on the device cannot be interrupted part way
         engine = await self.engine(target.backend_model)
         rows = rows_for(engine, request, n)
-        results = await self.queue(engine).submit(rows)
+        try:
+            results = await self.queue(engine).submit(rows)
+        except (UserError, asyncio.CancelledError):
+            raise
+        except Exception as error:  # a failure inside the model: one line, not a traceback
+            message = " ".join(str(error).split())[:300]
+            raise ModelCallError(f"{engine.name}: {type(error).__name__}: {message}") from error
         return BackendResult(
             texts=[r.text for r in results],
             prompt_tokens=len(rows[0].prompts[0]),  # the prompt once, as OpenAI-compatible servers count
