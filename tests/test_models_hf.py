@@ -219,6 +219,11 @@ def test_scoring_is_the_log_likelihood_of_the_response(models):
         score(f"hf:{path}?{CPU}", prompts[:2], responses[:1])
 
 
+def too_long(condition: bool) -> None:
+    if condition:
+        raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+
+
 def test_out_of_memory_halves_the_batch_and_retries(models):
     engine = engine_for(f"hf:{models['qwen2']}?{CPU}&max_batch=8")
     rows = [Row(engine.encode(user(p)), max_new_tokens=4, temperature=0) for p in PROMPTS[:6]]
@@ -238,13 +243,19 @@ def test_out_of_memory_halves_the_batch_and_retries(models):
             engine.max_batch == 2 and engine.out_of_memory_splits == 2
         )  # 6 -> 3 + 3 -> 2 + 2 + 2, kept at 2
         assert seen[0] == 6
-        engine.max_batch = 1
-        with pytest.raises(ModelCallError, match="out of memory on a single request"):
-            hook.remove()
-            hook = engine.models[0].model.register_forward_pre_hook(
-                lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("injected")), with_kwargs=True
-            )
-            engine.generate(rows[:1])
+        # a row too long to fit even alone fails by itself; the others still run
+        longest = max(len(row.prompts[0]) for row in rows)
+        hook.remove()
+        hook = engine.models[0].model.register_forward_pre_hook(
+            lambda module, args, kwargs: too_long(kwargs["input_ids"].shape[1] >= longest), with_kwargs=True
+        )
+        results = engine.generate(rows)
+        failed = [i for i, r in enumerate(results) if isinstance(r, ModelCallError)]
+        assert [len(rows[i].prompts[0]) for i in failed] == [longest]
+        assert "out of memory on one row of" in str(results[failed[0]])
+        assert [r.token_ids for i, r in enumerate(results) if i not in failed] == [
+            e for i, e in enumerate(expected) if i not in failed
+        ]
     finally:
         hook.remove()
 

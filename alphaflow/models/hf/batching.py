@@ -60,5 +60,9 @@ class BatchQueue:
                         future.set_exception(error)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):  # that row alone failed (out of memory)
+                    future.set_exception(result)
+                else:
                     future.set_result(result)

@@ -52,8 +52,9 @@ class Engine:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # --- work (runs on the engine's thread) ---------------------------------------------------------
-    def generate(self, rows: Sequence[D.Row]) -> list[D.RowResult]:
-        """Every row, longest prompts first, in batches of at most ``max_batch``."""
+    def generate(self, rows: Sequence[D.Row]) -> list[D.RowResult | ModelCallError]:
+        """Every row, longest prompts first, in batches of at most ``max_batch``. A row that runs out
+        of memory on its own gets a ``ModelCallError`` in its place; the other rows still run."""
         return self._in_batches(
             rows,
             lambda row: len(row.prompts[0]),
@@ -61,11 +62,16 @@ class Engine:
         )
 
     def score_rows(self, rows: Sequence[D.ScoreRow]) -> list[D.ScoreResult]:
-        return self._in_batches(
+        """Raises the first row's ``ModelCallError`` when a row does not fit in memory on its own."""
+        results = self._in_batches(
             rows,
             lambda row: len(row.prompts[0]) + len(row.response),
             lambda batch: D.score(self.models, self.combine, batch),
         )
+        for result in results:
+            if isinstance(result, ModelCallError):
+                raise result
+        return results
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[D.ScoreResult]:
         """Log-likelihood of each response after its prompt (natural log, summed over the response's
@@ -98,9 +104,11 @@ class Engine:
             except oom:
                 _release_memory(torch)
                 if len(chunk) == 1:
-                    raise ModelCallError(
-                        f"{self.name}: out of memory on a single request of {length(items[chunk[0]])} tokens"
-                    ) from None
+                    tokens = length(items[chunk[0]])
+                    results[chunk[0]] = ModelCallError(
+                        f"{self.name}: out of memory on one row of {tokens} tokens"
+                    )
+                    continue
                 self.max_batch = min(self.max_batch, (len(chunk) + 1) // 2)
                 self.out_of_memory_splits += 1
                 left = chunk + [i for rest in chunks for i in rest]
