@@ -184,6 +184,23 @@ async def test_proxy_tuned_greedy_tokens_equal_the_three_models_combined_by_hand
     assert completion.text == loaded["base"][0].decode(expected, skip_special_tokens=True)
     assert len(completion.logprobs[0]) == 8
 
+    # scoring under the proxy-tuned distribution, against the three forward passes combined by hand
+    [scored] = score(model, [messages], ["def solve(n)"])
+    response = loaded["base"][0]("def solve(n)", add_special_tokens=False)["input_ids"]
+    prompts = {
+        "base": loaded["base"][0](plain)["input_ids"],
+        "anti": loaded["anti"][0](plain)["input_ids"],
+        "expert": loaded["expert"][0](chat, add_special_tokens=False)["input_ids"],
+    }
+    with torch.no_grad():
+        last = {
+            n: loaded[n][1](torch.tensor([prompts[n] + response])).logits[0, -len(response) - 1 : -1, :width]
+            for n in prompts
+        }
+    combined = torch.log_softmax(last["base"] + alpha * (last["expert"] - last["anti"]), dim=-1)
+    by_hand = combined.gather(-1, torch.tensor(response)[:, None])[:, 0].tolist()
+    assert scored.token_logprobs == pytest.approx(by_hand, abs=1e-4)
+
 
 def test_proxy_tuning_refuses_models_without_a_shared_vocabulary(models):
     model = f"proxy:base={models['base']},expert={models['other_vocab']},anti={models['anti']},device=cpu"
