@@ -177,9 +177,8 @@ def decode(
             if want_top is not None:
                 log_probs = torch.log_softmax(logits, dim=-1)
                 picked = log_probs.gather(-1, tokens[:, None])[:, 0].tolist()
-                top_values, top_ids = log_probs.topk(want_top, dim=-1) if want_top else (None, None)
-                top_values = top_values.tolist() if want_top else None
-                top_ids = top_ids.tolist() if want_top else None
+                if want_top:
+                    top_values, top_ids = (t.tolist() for t in log_probs.topk(want_top, dim=-1))
             for i, row in enumerate(rows):
                 if finish[i] is not None:
                     continue
@@ -189,18 +188,17 @@ def decode(
                     continue
                 generated[i].append(token)
                 if row.logprobs is not None:
-                    alternatives = (
-                        [
-                            {"token": token_text(t), "logprob": v}
-                            for t, v in zip(
-                                top_ids[i][: row.logprobs], top_values[i][: row.logprobs], strict=True
-                            )
-                        ]
+                    top = (
+                        list(zip(top_ids[i], top_values[i], strict=True))[: row.logprobs]
                         if row.logprobs
                         else []
                     )
                     logprobs[i].append(
-                        {"token": token_text(token), "logprob": picked[i], "top_logprobs": alternatives}
+                        {
+                            "token": token_text(token),
+                            "logprob": picked[i],
+                            "top_logprobs": [{"token": token_text(t), "logprob": v} for t, v in top],
+                        }
                     )
                 if row.stop:
                     text = tokenizer.decode(generated[i], skip_special_tokens=True)
@@ -212,9 +210,9 @@ def decode(
                     finish[i] = "length"
             if all(reason is not None for reason in finish):
                 break
-            for i, reason in enumerate(finish):
-                if reason is not None:
-                    tokens[i] = pad  # finished rows run along (their outputs are dropped)
+            # finished rows run along on padding (their outputs are dropped)
+            finished = torch.tensor([reason is not None for reason in finish], device=tokens.device)
+            tokens = tokens.masked_fill(finished, pad)
             logits = combine([stream.step(tokens) for stream in streams])
     results = []
     for i, row in enumerate(rows):
