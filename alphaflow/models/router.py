@@ -19,6 +19,7 @@ from alphaflow.models import openai_backend
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
 from alphaflow.models.errors import ModelCallError
+from alphaflow.models.hf.dispatch import LocalModels
 from alphaflow.models.keys import missing_key_error
 from alphaflow.models.limits import ModelLimits
 from alphaflow.models.pricing import Pricing
@@ -87,6 +88,7 @@ class ModelRouter:
         self.limits = ModelLimits(concurrency, rpm)
         self.usage = Usage()
         self._scripted = ScriptedModels()
+        self._local = LocalModels()  # hf:, proxy:, vllm:
         self._targets: dict[str, Target] = {}
 
     # --- public ---------------------------------------------------------------------------------
@@ -171,6 +173,8 @@ class ModelRouter:
                 target = self._scripted.target(model)
                 if self.openai_direct is not False:
                     target = replace(target, backend=openai_backend.NAME)
+            elif self._local.handles(model):
+                target = self._local.target(model, self._backends)
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
             elif model.split("/", 1)[0] in self._backends:
@@ -187,6 +191,7 @@ class ModelRouter:
 
     def close(self) -> None:
         self._scripted.close()
+        self._local.close()
         if self.cache is not None:
             self.cache.close()
 

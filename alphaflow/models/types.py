@@ -50,6 +50,7 @@ class BackendResult:
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[list[dict[str, Any]] | None] | None = None
+    finish_reasons: list[str] | None = None  # per sample ("stop", "length"), where the backend knows
 
 
 @dataclass(frozen=True)
