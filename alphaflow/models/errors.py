@@ -16,3 +16,13 @@ class ModelCallError(UserError):
         self.transient = transient
         self.retry_after_s = retry_after_s
         self.status = status
+
+
+class EndpointUnreachable(ModelCallError):
+    """Nothing answers at the endpoint (connection refused, unknown host). Not transient: the
+    backend tries once more after a short pause (a server that is just starting), then reports the
+    URL instead of spending the router's retries on a server that is not there."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot connect to {url} ({reason}); is the server running, is --api-base right?")
+        self.url = url

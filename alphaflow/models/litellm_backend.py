@@ -11,14 +11,18 @@ import json
 import logging
 import os
 import re
+import socket
+from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from alphaflow.models.errors import ModelCallError
+from alphaflow.models.errors import EndpointUnreachable, ModelCallError
 from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 STEP_HEADER = "X-Alphaflow-Step"
+UNREACHABLE_RETRY_S = 0.5  # one quick second try when nothing listens (a server still starting)
 _litellm: ModuleType | None = None
+T = TypeVar("T")
 
 
 def import_litellm() -> ModuleType:
@@ -57,17 +61,30 @@ class LiteLLMBackend:
                     timeout_s: float) -> BackendResult:
         if n > 1:
             kwargs = {**kwargs, "n": n}
-        try:
-            # a backstop in case a provider client ignores its timeout
-            async with asyncio.timeout(timeout_s + 5):
-                response = await litellm.acompletion(**kwargs)
-        except ModelCallError:
-            raise
-        except TimeoutError:
-            raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
-        except Exception as error:
-            raise classify(error) from None
+        async def attempt() -> Any:
+            try:
+                # a backstop in case a provider client ignores its timeout
+                async with asyncio.timeout(timeout_s + 5):
+                    return await litellm.acompletion(**kwargs)
+            except ModelCallError:
+                raise
+            except TimeoutError:
+                raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
+            except Exception as error:
+                raise classify(error, kwargs.get("api_base")) from None
+
+        response = await retry_unreachable_once(attempt)
         return _result(litellm, response, kwargs, n)
+
+
+async def retry_unreachable_once(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, tried a second time after ``UNREACHABLE_RETRY_S`` if nothing answered at the
+    endpoint; the second ``EndpointUnreachable`` goes to the caller."""
+    try:
+        return await call()
+    except EndpointUnreachable:
+        await asyncio.sleep(UNREACHABLE_RETRY_S)
+    return await call()
 
 
 def _call_arguments(request: CompletionRequest, target: Target, timeout_s: float) -> dict[str, Any]:
@@ -146,8 +163,14 @@ def logprobs_of(choice: Any) -> list[dict[str, Any]] | None:
     return tokens
 
 
-def classify(error: Exception) -> ModelCallError:
-    """Map a provider/client exception to a transient (retried) or permanent ModelCallError."""
+def classify(error: Exception, url: str | None = None) -> ModelCallError:
+    """Map a provider/client exception to a transient (retried) or permanent ModelCallError.
+
+    ``url`` is the endpoint asked (``--api-base``), named when nothing answers there; litellm reports
+    a refused connection as a 500, so the exception's causes are searched for it first."""
+    unreachable = _unreachable(error, url)
+    if unreachable is not None:
+        return unreachable
     status = getattr(error, "status_code", None)
     name = type(error).__name__
     message = _short(error)
@@ -168,6 +191,41 @@ def classify(error: Exception) -> ModelCallError:
     if isinstance(status, int):
         return ModelCallError(f"request rejected ({status}): {message}", status=status)
     return ModelCallError(f"{name}: {message}")
+
+
+def _unreachable(error: Exception, url: str | None) -> EndpointUnreachable | None:
+    """An ``EndpointUnreachable`` when a cause of ``error`` is a refused connection or an unknown host."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    request_url = None
+    reason = None
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        request = getattr(cause, "_request", None) or _safe_request(cause)
+        if request_url is None and request is not None and getattr(request, "url", None) is not None:
+            request_url = str(request.url)
+        if isinstance(cause, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(cause, socket.gaierror):
+            reason = "unknown host"
+        cause = cause.__cause__ or cause.__context__
+    if reason is None:
+        return None
+    return EndpointUnreachable(url or _endpoint(request_url) or "the provider's endpoint", reason)
+
+
+def _safe_request(error: BaseException) -> Any:
+    try:  # httpx errors raise on .request when none was attached
+        return getattr(error, "request", None)
+    except RuntimeError:
+        return None
+
+
+def _endpoint(request_url: str | None) -> str | None:
+    """``https://host/v1`` from ``https://host/v1/chat/completions``."""
+    if not request_url:
+        return None
+    return request_url.split("/chat/completions", 1)[0].split("/completions", 1)[0]
 
 
 _CLASS_PREFIXES = re.compile(r"^(?:litellm\.)?(?:\w*(?:Error|Exception|Timeout)\s*[:-]\s*)+")
