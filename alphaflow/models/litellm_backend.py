@@ -126,13 +126,7 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
     choices = list(getattr(response, "choices", None) or [])
     if len(choices) < n:
         raise ModelCallError(f"malformed response: {len(choices)} choices for n={n}", transient=True)
-    texts: list[str] = []
-    for choice in choices[:n]:
-        content = choice.message.content
-        if content is None:
-            reason = getattr(choice, "finish_reason", None)
-            raise ModelCallError(f"the model returned no text (finish_reason={reason})")
-        texts.append(content)
+    texts = sample_texts(choices[:n])
     usage = getattr(response, "usage", None)
     if usage is not None and usage.prompt_tokens is not None:
         prompt_tokens, completion_tokens = int(usage.prompt_tokens), int(usage.completion_tokens or 0)
@@ -143,6 +137,17 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
     if kwargs.get("logprobs"):
         logprobs = [logprobs_of(choice) for choice in choices[:n]]
     return BackendResult(texts, prompt_tokens, completion_tokens, logprobs)
+
+
+def sample_texts(choices: list[Any]) -> list[str]:
+    """The text of each choice. A choice with no text (``content: null``, e.g. cut by a length or
+    content filter) is ``""`` among several, for the engine to drop and count while the others go
+    on; a ``ModelCallError`` naming the finish reason when no choice has text."""
+    texts = [choice.message.content for choice in choices]
+    if all(text is None for text in texts):
+        reasons = sorted({str(getattr(choice, "finish_reason", None)) for choice in choices})
+        raise ModelCallError(f"the model returned no text (finish_reason={', '.join(reasons)})")
+    return [text or "" for text in texts]
 
 
 def logprobs_of(choice: Any) -> list[dict[str, Any]] | None:

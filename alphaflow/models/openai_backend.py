@@ -12,7 +12,13 @@ import os
 from typing import Any
 
 from alphaflow.models.errors import ModelCallError
-from alphaflow.models.litellm_backend import STEP_HEADER, classify, logprobs_of, retry_unreachable_once
+from alphaflow.models.litellm_backend import (
+    STEP_HEADER,
+    classify,
+    logprobs_of,
+    retry_unreachable_once,
+    sample_texts,
+)
 from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 NAME = "openai-sdk"  # the backend's key in the router (no model string starts with it)
@@ -64,11 +70,7 @@ class OpenAICompatibleBackend:
         choices = list(response.choices or [])
         if len(choices) < n:
             raise ModelCallError(f"malformed response: {len(choices)} choices for n={n}", transient=True)
-        texts = []
-        for choice in choices[:n]:
-            if choice.message.content is None:
-                raise ModelCallError(f"the model returned no text (finish_reason={choice.finish_reason})")
-            texts.append(choice.message.content)
+        texts = sample_texts(choices[:n])
         usage = response.usage
         if usage is None:
             raise ModelCallError("the endpoint sent no usage (token counts); use the litellm backend")
