@@ -195,3 +195,26 @@ def test_unknown_provider_is_one_line_before_any_call(
     assert len(err) == 1 and "model 'nosuchprovider/foo' (--model" in err[0]
     assert "unknown provider 'nosuchprovider'" in err[0]
     assert not (tmp_path / "sr" / "iteration_1").exists()
+
+
+def test_an_unusable_sample_among_n_is_dropped_and_the_others_go_on(
+    scripted_server: Callable[..., object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "three.yaml"
+    flow.write_text(
+        "name: three\nsteps:\n  - id: code\n    kind: llm\n    user: write a program\n    samples: 3\n"
+        "    repair_attempts: 0\n    output: {format: code, language: python}\n"
+        "outputs:\n  code: '{{ code }}'\n"
+    )
+    answers = ["```python\nprint(1)\n```", "   \n", "```python\nprint(3)\n```"]
+    server = scripted_server([{"step": "code", "responses": answers}])
+    argv = ["run", str(flow), "--model", "openai/x", "--api-base", server.base_url, "--json", "--no-cache"]  # type: ignore[attr-defined]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outputs"]["code"] == ["print(1)\n", "print(3)\n"]
+    assert result["dropped_samples"] == ["code: sample 2 of 3 came back empty"]
+    # none usable: the step fails, naming the first reason
+    server = scripted_server([{"step": "code", "responses": ["", "```python\n```"]}])
+    argv[argv.index("--api-base") + 1] = server.base_url  # type: ignore[attr-defined]
+    assert main(argv) == 1
+    assert "all 3 samples unusable; first: sample 1 of 3 came back empty" in capsys.readouterr().err

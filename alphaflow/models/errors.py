@@ -26,3 +26,8 @@ class EndpointUnreachable(ModelCallError):
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot connect to {url} ({reason}); is the server running, is --api-base right?")
         self.url = url
+
+
+class EmptyAnswer(ModelCallError):
+    """The model answered with no text at all (``content: null``, e.g. cut by a length or content
+    filter). Among n samples such a sample is kept as ``""`` for the engine to drop and count."""

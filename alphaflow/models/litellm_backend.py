@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
-from alphaflow.models.errors import EndpointUnreachable, ModelCallError
+from alphaflow.models.errors import EmptyAnswer, EndpointUnreachable, ModelCallError
 from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 STEP_HEADER = "X-Alphaflow-Step"
@@ -48,7 +48,15 @@ class LiteLLMBackend:
         litellm = import_litellm()
         kwargs = _call_arguments(request, target, timeout_s)
         if n > 1 and not _supports_n(litellm, target.backend_model):
-            results = await asyncio.gather(*[self._call(litellm, kwargs, 1, timeout_s) for _ in range(n)])
+            async def one() -> BackendResult:
+                try:
+                    return await self._call(litellm, kwargs, 1, timeout_s)
+                except EmptyAnswer:  # one empty sample among n: the engine drops and counts it
+                    return BackendResult([""], 0, 0, [None] if request.logprobs else None)
+
+            results = await asyncio.gather(*[one() for _ in range(n)])
+            if not any(text for result in results for text in result.texts):
+                raise EmptyAnswer("the model returned no text in any of the samples")
             return BackendResult(
                 texts=[text for result in results for text in result.texts],
                 prompt_tokens=sum(r.prompt_tokens for r in results),
@@ -146,7 +154,7 @@ def sample_texts(choices: list[Any]) -> list[str]:
     texts = [choice.message.content for choice in choices]
     if all(text is None for text in texts):
         reasons = sorted({str(getattr(choice, "finish_reason", None)) for choice in choices})
-        raise ModelCallError(f"the model returned no text (finish_reason={', '.join(reasons)})")
+        raise EmptyAnswer(f"the model returned no text (finish_reason={', '.join(reasons)})")
     return [text or "" for text in texts]
 
 
