@@ -60,15 +60,19 @@ def fake_openai(tmp_path: Path) -> Iterator[Callable[[Path | dict], str]]:
         process.wait(timeout=10)
 
 
+def run_cli(command: list[str], case: str, url: str, out: Path) -> int:
+    """``alphaflow COMMAND ... --api-base URL --out OUT --no-cache`` on a case's input file."""
+    inputs = {"eval": ["--data", str(CASES / case / "items.jsonl"), "--judge-model", "openai/judge"]}
+    given = inputs.get(command[0], ["--prompts", str(CASES / case / "prompts.jsonl"), "--model", "openai/m"])
+    return main([*command, *given, "--api-base", url, "--out", str(out), "--no-cache"])
+
+
 def test_case_11_the_score_token_is_weighted_not_the_denominator(
     fake_openai: Callable[[Path], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "11-geval-score-token"
-    url = fake_openai(case / "judge.json")
     out = tmp_path / "eval"
-    argv = ["eval", "rubric", "--data", str(case / "items.jsonl"), "--judge-model", "openai/judge"]
-    code = main([*argv, "--api-base", url, "--out", str(out), "--no-cache"])
-    assert code == 0
+    url = fake_openai(CASES / "11-geval-score-token" / "judge.json")
+    assert run_cli(["eval", "rubric"], "11-geval-score-token", url, out) == 0
     terminal = capsys.readouterr().out
     # (4 e^-0.105 + 3 e^-2.4 + 5 e^-3.5) / (e^-0.105 + e^-2.4 + e^-3.5) = 3.9407
     assert "3.941" in terminal
@@ -117,14 +121,11 @@ def test_the_weight_is_taken_at_the_token_that_carries_the_parsed_score() -> Non
 def test_unreadable_is_counted_the_same_in_item_table_and_json(
     fake_openai: Callable[[dict], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "11-geval-score-token"
     garbled = {"content": "five-ish", "tokens": [["five", -0.1, {"5": -0.2}], ["-ish", 0.0, {}]]}
     url = fake_openai({"rules": [{"step": "judged*rating", "choices": [garbled]}]})
     out = tmp_path / "eval"
-    argv = ["eval", "rubric", "--data", str(case / "items.jsonl"), "--judge-model", "openai/judge"]
-    code = main([*argv, "--api-base", url, "--out", str(out), "--no-cache"])
+    assert run_cli(["eval", "rubric"], "11-geval-score-token", url, out) == 1  # nothing was judged
     captured = capsys.readouterr()
-    assert code == 1  # nothing was judged
     assert "alphaflow: error: no item got a readable judgement" in captured.err
     item = json.loads((out / "items.jsonl").read_text())["judges"]["openai/judge"]
     assert item["score"] is None and item["unreadable"] is True and item["unparseable"] == 1
@@ -136,13 +137,10 @@ def test_unreadable_is_counted_the_same_in_item_table_and_json(
 def test_case_12_a_null_sample_is_dropped_and_counted_the_others_go_on(
     fake_openai: Callable[[Path], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "12-null-content-sample"
-    url = fake_openai(case / "model.json")
     out = tmp_path / "sr"
-    argv = ["judge", "self-reward", "--prompts", str(case / "prompts.jsonl"), "--model", "openai/m"]
-    code = main([*argv, "--api-base", url, "--out", str(out), "--no-cache"])
+    url = fake_openai(CASES / "12-null-content-sample" / "model.json")
+    assert run_cli(["judge", "self-reward"], "12-null-content-sample", url, out) == 0
     terminal = capsys.readouterr().out
-    assert code == 0
     assert "prompts 1, candidates 3, judge samples 9" in terminal
     assert "pairs 1" in terminal
     assert (
@@ -161,12 +159,9 @@ def test_case_12_a_null_sample_is_dropped_and_counted_the_others_go_on(
 def test_self_reward_where_every_prompt_failed_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "12-null-content-sample"
     url = f"http://127.0.0.1:{free_port()}/v1"
-    argv = ["judge", "self-reward", "--prompts", str(case / "prompts.jsonl"), "--model", "openai/m"]
-    code = main([*argv, "--api-base", url, "--out", str(tmp_path / "sr"), "--no-cache"])
+    assert run_cli(["judge", "self-reward"], "12-null-content-sample", url, tmp_path / "sr") == 1
     err = capsys.readouterr().err
-    assert code == 1
     assert "alphaflow: error: every prompt failed; first: per_prompt[0].candidates: " in err
     assert f"cannot connect to {url} (connection refused)" in err
 
@@ -174,13 +169,10 @@ def test_self_reward_where_every_prompt_failed_exits_1(
 def test_every_sample_null_fails_the_step_with_the_finish_reason(
     fake_openai: Callable[[dict], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "12-null-content-sample"
     null = {"content": None, "finish_reason": "content_filter"}
     url = fake_openai({"rules": [{"step": "per_prompt*candidates", "choices": [null]}]})
-    argv = ["judge", "self-reward", "--prompts", str(case / "prompts.jsonl"), "--model", "openai/m"]
-    code = main([*argv, "--api-base", url, "--out", str(tmp_path / "sr"), "--no-cache"])
+    assert run_cli(["judge", "self-reward"], "12-null-content-sample", url, tmp_path / "sr") == 1
     captured = capsys.readouterr()
-    assert code == 1
     assert "the model returned no text (finish_reason=content_filter)" in captured.err
     assert "failures: 1 failed prompt(s)" in captured.out
 
