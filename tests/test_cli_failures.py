@@ -89,6 +89,7 @@ def test_output_piped_into_a_closed_reader_ends_quietly(tmp_path: Path) -> None:
     "command",
     [
         ["bench", "codecontests"],
+        ["bench", "report"],
         ["judge", "self-reward"],
         ["eval"],
         ["flows", "validate"],

@@ -73,6 +73,8 @@ def _register_report(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="tables, Markdown, HTML with plots and a JSON summary of one or more runs",
+        epilog="exit codes: 0 the report was written; 2 a RUN_DIR is not a benchmark run (or its "
+        "meta.json is corrupt)",
     )
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR2", help="runs to put beside it")
