@@ -58,7 +58,9 @@ def _excluded(summary: dict[str, Any]) -> str:
     if not excluded.get("units"):
         return "0"
     faults = ", ".join(f"{fault} {count}" for fault, count in excluded["by_fault"].items())
-    return f"{excluded['units']} units ({faults})"
+    unjudged = excluded.get("problems") or 0
+    lost = f"; {unjudged} problem(s) with no judged sample" if unjudged else ""
+    return f"{excluded['units']} units ({faults}){lost}"
 
 
 def _money(value: float | None) -> str:
