@@ -7,6 +7,7 @@ banners and logging silenced, and its own retries off: the router owns retries.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -217,10 +218,14 @@ def _unreachable(error: Exception, url: str | None) -> EndpointUnreachable | Non
         request = getattr(cause, "_request", None) or _safe_request(cause)
         if request_url is None and request is not None and getattr(request, "url", None) is not None:
             request_url = str(request.url)
-        if isinstance(cause, ConnectionRefusedError):
+        if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+        ):
             reason = "connection refused"
         elif isinstance(cause, socket.gaierror):
             reason = "unknown host"
+        elif reason is None and "All connection attempts failed" in str(cause):  # anyio, several addresses
+            reason = "connection refused"
         cause = cause.__cause__ or cause.__context__
     if reason is None:
         return None
