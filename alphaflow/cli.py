@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from alphaflow import __version__
@@ -59,6 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alphaflow: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `alphaflow ... | head` closed the pipe: end quietly, as `cat` does
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, the shell's code for a writer whose reader left
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

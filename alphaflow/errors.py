@@ -8,6 +8,8 @@ traceback::
     ├── StepFailed            a flow step failed and its on_error is `fail`; exit 1
     ├── BudgetExceeded        the next model call could pass --max-cost; exit 3
     └── ModelCallError        a model call failed for good (after retries and fallbacks); exit 4
+        ├── EndpointUnreachable   nothing answers at the URL (connection refused, unknown host)
+        └── EmptyAnswer           the model answered with no text (content: null)
     SandboxFault              the sandbox itself failed (not the judged program): verdict SE
 
 The classes are re-exported where they were first defined (``alphaflow.engine.FlowError``,
@@ -89,6 +91,21 @@ class ModelCallError(UserError):
 
 
 ModelError = ModelCallError  # the short name
+
+
+class EndpointUnreachable(ModelCallError):
+    """Nothing answers at the endpoint (connection refused, unknown host). Not transient: the
+    backend tries once more after a short pause (a server that is just starting), then reports the
+    URL instead of spending the router's retries on a server that is not there."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot connect to {url} ({reason}); is the server running, is --api-base right?")
+        self.url = url
+
+
+class EmptyAnswer(ModelCallError):
+    """The model answered with no text at all (``content: null``, e.g. cut by a length or content
+    filter). Among n samples such a sample is kept as ``""`` for the engine to drop and count."""
 
 
 class SandboxFault(Exception):

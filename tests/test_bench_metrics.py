@@ -74,7 +74,9 @@ def test_summary_of_a_small_run():
     for row in summary["pass_at_k"].values():
         assert 0.0 <= row["ci_low"] <= row["value"] <= row["ci_high"] <= 1.0
     assert summary["verdicts"] == {"AC": 3, "WA": 2, "TLE": 1}
-    assert summary["by_difficulty"]["A"] == {"problems": 2, "solved_any": 2, "pass@1": 0.75, "pass@2": 1.0}
+    assert summary["by_difficulty"]["A"] == {
+        "problems": 2, "solved_any": 2, "pass@1": 0.75, "pass@2": 1.0, "pass@2_problems": 2
+    }
     assert summary["by_difficulty"]["B"]["solved_any"] == 0
     assert summary["by_tag"]["dp"]["problems"] == 2 and summary["by_tag"]["math"]["problems"] == 2
     assert summary["tokens"]["prompt"] == 600 and summary["tokens"]["per_problem"] == pytest.approx(240)

@@ -386,14 +386,18 @@ async def test_a_trace_subclass_without_a_file_still_receives_every_step_event()
     assert listener.seen[1:3] == [("step_start", "shout"), ("step_end", "shout")]
 
 
-def test_trace_show_skips_lines_that_are_not_events(tmp_path):
+def test_trace_show_skips_a_torn_last_line_and_refuses_lines_that_are_not_events(tmp_path):
     from rich.console import Console
 
     from alphaflow.engine.traceview import load_events, print_summary
+    from alphaflow.errors import UserError
 
     trace_path = tmp_path / "trace.jsonl"
     good = {"event": "step_end", "path": "a", "kind": "python", "status": "ok", "duration_s": 0.5}
     trace_path.write_text('[1, 2]\n"text"\n' + __import__("json").dumps(good) + '\n{"event": "step_e')
+    with pytest.raises(UserError, match=r"trace.jsonl:1: not a trace"):
+        load_events(trace_path)
+    trace_path.write_text(__import__("json").dumps(good) + '\n{"event": "step_e')
     events = load_events(trace_path)
     assert [event["path"] for event in events] == ["a"]
     console = Console(record=True, width=120)

@@ -78,7 +78,7 @@ def test_code_is_taken_from_the_block_of_the_language():
     answer = "Idea first.\n```cpp\nint main(){}\n```\nThen:\n```python\nprint(1)\n```\n"
     assert extract_code(answer, "python") == "print(1)\n"
     assert extract_code(answer, "cpp") == "int main(){}\n"
-    assert extract_code(answer, "java") == "int main(){}\n"  # else the first block
+    assert extract_code(answer, "java") == "print(1)\n"  # else the last block
     assert extract_code("print(2)", "python") == "print(2)\n"  # else the whole answer
     with pytest.raises(AnswerError, match="no code"):
         extract_code("```python\n\n```", "python")

@@ -29,6 +29,9 @@ def _register_codecontests(commands: Any) -> None:
         help="run a flow (or the gold solutions) on CodeContests problems",
         description="K independent flow runs per problem, judged on the private + generated tests the "
         "flow never sees. Results are appended durably to RUN_DIR/results.jsonl; --resume continues.",
+        epilog="exit codes: 0 the run finished (wrong answers are results, not failures); 1 every unit "
+        "failed (the first error is printed); 2 bad arguments or data; 3 stopped early (--max-cost); "
+        "130 interrupted (finished units are kept; --resume continues)",
     )
     run.add_argument(
         "--data", required=True, help="hf:deepmind/code_contests | codecontests | FILE.jsonl | DIR"
@@ -70,6 +73,8 @@ def _register_report(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="tables, Markdown, HTML with plots and a JSON summary of one or more runs",
+        epilog="exit codes: 0 the report was written; 2 a RUN_DIR is not a benchmark run (or its "
+        "meta.json is corrupt)",
     )
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR2", help="runs to put beside it")
@@ -97,7 +102,14 @@ def parse_sets(values: list[str]) -> dict[str, Any]:
 
 
 def codecontests_command(args: argparse.Namespace) -> int:
-    from alphaflow.bench.codecontests import BenchOptions, resume_command, run_codecontests, summary_line
+    from alphaflow.bench.codecontests import (
+        BenchOptions,
+        all_failed,
+        first_error,
+        resume_command,
+        run_codecontests,
+        summary_line,
+    )
     from alphaflow.bench.datasets import split_csv
 
     options = BenchOptions(
@@ -156,6 +168,13 @@ def codecontests_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
+    if all_failed(outcome):
+        print(
+            f"alphaflow: error: every unit failed ({len(outcome.results)} of {len(outcome.results)}); "
+            f"first: {first_error(outcome)}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

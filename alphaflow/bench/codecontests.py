@@ -263,13 +263,30 @@ def _cancel_on_sigterm() -> None:
 
 
 def summary_line(outcome: BenchOutcome) -> str:
+    """One line of figures; a second line quotes the first error when a unit failed."""
     from alphaflow.bench.metrics import group_by_problem
 
     by_problem = group_by_problem(outcome.results)
     solved_problems = sum(1 for o in by_problem if o.correct)
     units_solved = sum(1 for r in outcome.results if r.solved)
-    return (
+    faulted = sum(1 for r in outcome.results if not r.judged)
+    line = (
         f"solved {solved_problems} of {outcome.problems} problems "
         f"({units_solved} of {len(outcome.results)} units accepted on the evaluation tests; "
-        f"errors {sum(1 for r in outcome.results if r.error)}; cost {format_cost(outcome.counts.cost_usd)})"
+        f"errors {sum(1 for r in outcome.results if r.error)}; not judged {faulted}; "
+        f"cost {format_cost(outcome.counts.cost_usd)})"
     )
+    first = first_error(outcome)
+    return line + (f"\nfirst error: {first}" if first else "")
+
+
+def first_error(outcome: BenchOutcome) -> str | None:
+    """``PROBLEM#SAMPLE: message`` of the first unit (in finishing order) that failed, or None."""
+    from alphaflow.bench import metrics
+
+    return metrics.first_error(outcome.results)
+
+
+def all_failed(outcome: BenchOutcome) -> bool:
+    """True when units ran and every one of them ended in an error: nothing succeeded."""
+    return bool(outcome.results) and all(r.error for r in outcome.results)

@@ -9,7 +9,7 @@ unit's asyncio tasks), so one router, one budget and one cache serve every unit.
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ class UnitUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
+    model_errors: list[str] = field(default_factory=list)  # failed model calls, as the step saw them
 
     def add_call(self, fields: dict[str, Any]) -> None:
         self.calls += 1
@@ -51,6 +52,8 @@ class UnitTrace(Trace):
             fields.setdefault("unit", usage.key)
             if event == "model_call" and not fields.get("error"):
                 usage.add_call(fields)
+            elif event == "model_call":
+                usage.model_errors.append(str(fields["error"]))
         super().write(event, **fields)
 
 
@@ -98,6 +101,7 @@ class FlowSolver:
         )
         code: str | None = None
         error: str | None = None
+        fault: str | None = None
         try:
             result = await run_flow(self.flow, inputs=inputs, context=context)
             outputs = dict(result.outputs or {})
@@ -108,6 +112,8 @@ class FlowSolver:
                 )
         except StepFailed as failure:  # a failed step is this unit's recorded failure, not the run's
             error = str(failure)
+            if any(message in failure.reason for message in usage.model_errors):  # unreachable, not wrong
+                fault = "model"
         finally:
             CURRENT_UNIT.reset(token)
         return Attempt(
@@ -118,6 +124,7 @@ class FlowSolver:
             cost_usd=usage.cost_usd,
             model_calls=usage.calls,
             error=error,
+            fault=fault,
         )
 
     async def close(self) -> None:

@@ -4,6 +4,11 @@ pass@k is the estimator of Chen et al. 2021 ("Evaluating Large Language Models T
 for a problem with n samples of which c are correct, pass@k = 1 - C(n-c, k) / C(n, k), computed as the
 product 1 - prod_{i=n-c+1}^{n} (1 - k/i) so large n never overflows. The benchmark figure is its mean
 over problems; confidence intervals come from a seeded bootstrap over problems.
+
+pass@k is averaged only over the problems with n >= k judged samples (the estimator is undefined
+below that), and every entry says over how many problems it is. Units that could not be judged for a
+reason that is not the solution's (``UnitResult.fault``: a sandbox fault SE, an unreachable model, a
+harness error) are not samples at all: they are left out of n and c and reported apart.
 """
 
 from __future__ import annotations
@@ -54,8 +59,9 @@ class ProblemOutcome:
     name: str
     difficulty: int | str | None
     tags: list[str]
-    samples: int = 0
+    samples: int = 0  # judged samples (n of pass@k)
     correct: int = 0
+    excluded: int = 0  # units left out of n: a fault that is not the solution's doing
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
@@ -64,8 +70,11 @@ class ProblemOutcome:
     verdicts: Counter[str] = field(default_factory=Counter)
 
     def add(self, result: UnitResult) -> None:
-        self.samples += 1
-        self.correct += int(result.solved)
+        if result.judged:
+            self.samples += 1
+            self.correct += int(result.solved)
+        else:
+            self.excluded += 1
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
         self.cost_usd = _add_cost(self.cost_usd, result)
@@ -80,6 +89,7 @@ class ProblemOutcome:
             "tags": self.tags,
             "samples": self.samples,
             "correct": self.correct,
+            "excluded": self.excluded,
             "pass@1": pass_at_k(self.samples, self.correct, 1) if self.samples else None,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -125,7 +135,8 @@ def pass_at_k_table(
             "value": sum(values) / len(values),
             "ci_low": low,
             "ci_high": high,
-            "problems": len(values),
+            "problems": len(values),  # those with n >= k judged samples
+            "of": len(outcomes),  # problems with any judged sample
         }
     return table
 
@@ -139,6 +150,7 @@ def _group_figures(outcomes: Sequence[ProblemOutcome], max_k: int) -> dict[str, 
         f"pass@{max_k}": (sum(pass_at_k(o.samples, o.correct, max_k) for o in full) / len(full))
         if full
         else None,
+        f"pass@{max_k}_problems": len(full),
     }
 
 
@@ -149,8 +161,13 @@ def summarize(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every figure a report shows, as plain JSON-ready data."""
-    outcomes = [o for o in group_by_problem(results) if o.samples]
+    """Every figure a report shows, as plain JSON-ready data.
+
+    ``problems`` counts problems with at least one judged sample; ``excluded`` holds the units left out
+    of pass@k (``{units, problems, by_fault, first_error}``)."""
+    grouped = group_by_problem(results)
+    outcomes = [o for o in grouped if o.samples]
+    faulted = [r for r in results if not r.judged]
     max_k = max((o.samples for o in outcomes), default=0)
     solved_any = [1.0 if o.correct else 0.0 for o in outcomes]
     any_low, any_high = bootstrap_interval(solved_any, resamples=resamples, confidence=confidence, seed=seed)
@@ -164,12 +181,13 @@ def summarize(
 
     verdicts = Counter(result.verdict for result in results)
     cost: float | None = 0.0
-    for outcome in outcomes:
+    for outcome in grouped:
         cost = None if cost is None or outcome.cost_usd is None else cost + outcome.cost_usd
-    prompt_tokens = sum(o.prompt_tokens for o in outcomes)
-    completion_tokens = sum(o.completion_tokens for o in outcomes)
-    wall = sum(o.wall_s for o in outcomes)
+    prompt_tokens = sum(o.prompt_tokens for o in grouped)
+    completion_tokens = sum(o.completion_tokens for o in grouped)
+    wall = sum(o.wall_s for o in grouped)
     count = len(outcomes)
+    spent_on = len(grouped)  # spending is per problem attempted, judged or not
     return {
         "problems": count,
         "units": len(results),
@@ -188,13 +206,30 @@ def summarize(
         },
         "by_tag": {tag: _group_figures(group, max_k) for tag, group in sorted(by_tag.items())},
         "verdicts": dict(verdicts.most_common()),
-        "errors": sum(o.errors for o in outcomes),
+        "errors": sum(o.errors for o in grouped),
+        "excluded": {
+            "units": len(faulted),
+            "problems": len(grouped) - count,  # problems with no judged sample at all
+            "by_fault": dict(Counter(str(r.fault) for r in faulted).most_common()),
+            "first_error": first_error(faulted),
+        },
+        "first_error": first_error(results),
         "tokens": {
             "prompt": prompt_tokens,
             "completion": completion_tokens,
-            "per_problem": (prompt_tokens + completion_tokens) / count if count else None,
+            "per_problem": (prompt_tokens + completion_tokens) / spent_on if spent_on else None,
         },
-        "cost_usd": {"total": cost, "per_problem": (cost / count) if cost is not None and count else None},
-        "wall_s": {"total_unit": wall, "per_problem": wall / count if count else None},
-        "per_problem": [o.to_dict() for o in outcomes],
+        "cost_usd": {
+            "total": cost,
+            "per_problem": (cost / spent_on) if cost is not None and spent_on else None,
+        },
+        "wall_s": {"total_unit": wall, "per_problem": wall / spent_on if spent_on else None},
+        "per_problem": [o.to_dict() for o in grouped],
     }
+
+
+def first_error(results: Sequence[UnitResult]) -> str | None:
+    """``PROBLEM#SAMPLE: message`` of the earliest finished unit with an error (500 characters at
+    most), or None."""
+    failed = sorted((r for r in results if r.error), key=lambda r: (r.finished_at, r.key))
+    return f"{failed[0].key}: {failed[0].error}"[:500] if failed else None

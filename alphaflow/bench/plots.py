@@ -53,8 +53,17 @@ def pass_at_k_plot(runs: list[tuple[str, dict[str, Any]]]) -> bytes:
         axes.errorbar(
             [k + shift for k in ks], values, yerr=[lower, upper], marker="o", capsize=4, label=label
         )
+        for k, value in zip(ks, values, strict=True):  # over how many problems (those with n >= k)
+            row = table[str(k)]
+            axes.annotate(
+                f"{row['problems']}/{row.get('of', row['problems'])}",
+                (k + shift, value),
+                textcoords="offset points",
+                xytext=(6, -10),
+                fontsize=7,
+            )
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("k (samples)")
+    axes.set_xlabel("k (samples); labels: problems with n >= k / problems judged")
     axes.set_ylabel("pass@k (%)")
     axes.set_ylim(0, 100)
     axes.set_title(f"pass@k with {int(runs[0][1]['confidence'] * 100) if runs else 95}% bootstrap intervals")

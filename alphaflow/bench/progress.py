@@ -36,6 +36,7 @@ class BenchProgress:
             MofNCompleteColumn(),
             TextColumn(
                 "solved {task.fields[solved]}  cost {task.fields[cost]}  errors {task.fields[errors]}"
+                "  not judged {task.fields[faults]}"
             ),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -44,7 +45,13 @@ class BenchProgress:
             transient=False,
         )
         self._task = self._progress.add_task(
-            "units", total=total + already_done, completed=already_done, solved=0, cost="$0", errors=0
+            "units",
+            total=total + already_done,
+            completed=already_done,
+            solved=0,
+            cost="$0",
+            errors=0,
+            faults=0,
         )
 
     def __enter__(self) -> BenchProgress:
@@ -65,4 +72,5 @@ class BenchProgress:
             solved=counts.solved,
             cost=format_cost(counts.cost_usd),
             errors=counts.errors,
+            faults=counts.faults,
         )

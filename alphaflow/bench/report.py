@@ -45,10 +45,22 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
-def _interval(row: dict[str, Any] | None) -> str:
+def _interval(row: dict[str, Any] | None, k: int) -> str:
+    """``62.5% [40.0, 85.0] over 8 of 10 problems (n>=3)``: pass@k covers problems with n >= k only."""
     if not row:
-        return "-"
-    return f"{row['value'] * 100:.1f}% [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]"
+        return f"- (no problem has n>={k} judged samples)"
+    over = f" over {row['problems']} of {row['of']} problems (n>={k})" if "of" in row else ""
+    return f"{row['value'] * 100:.1f}% [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]{over}"
+
+
+def _excluded(summary: dict[str, Any]) -> str:
+    excluded = summary.get("excluded") or {}
+    if not excluded.get("units"):
+        return "0"
+    faults = ", ".join(f"{fault} {count}" for fault, count in excluded["by_fault"].items())
+    unjudged = excluded.get("problems") or 0
+    lost = f"; {unjudged} problem(s) with no judged sample" if unjudged else ""
+    return f"{excluded['units']} units ({faults}){lost}"
 
 
 def _money(value: float | None) -> str:
@@ -73,15 +85,18 @@ def headline_rows(runs: list[LoadedRun]) -> list[tuple[str, list[str]]]:
         ),
     ]
     for k in range(1, max_k + 1):
-        rows.append((f"pass@{k} [95% CI]", [_interval(r.summary["pass_at_k"].get(str(k))) for r in runs]))
+        rows.append((f"pass@{k} [95% CI]", [_interval(r.summary["pass_at_k"].get(str(k)), k) for r in runs]))
     rows += [
         ("verdicts", [", ".join(f"{v} {n}" for v, n in r.summary["verdicts"].items()) for r in runs]),
         ("errors", [str(r.summary["errors"]) for r in runs]),
+        ("not judged (left out of pass@k)", [_excluded(r.summary) for r in runs]),
         ("tokens / problem", [f"{r.summary['tokens']['per_problem'] or 0:.0f}" for r in runs]),
         ("cost total", [_money(r.summary["cost_usd"]["total"]) for r in runs]),
         ("cost / problem", [_money(r.summary["cost_usd"]["per_problem"]) for r in runs]),
         ("unit wall time / problem", [f"{r.summary['wall_s']['per_problem'] or 0:.2f} s" for r in runs]),
     ]
+    if any(r.summary.get("first_error") for r in runs):
+        rows.append(("first error", [str(r.summary.get("first_error") or "-")[:300] for r in runs]))
     return rows
 
 
@@ -132,12 +147,22 @@ def markdown_report(runs: list[LoadedRun]) -> str:
     for run in runs:
         lines += ["", f"## Problems: {run.label}", ""]
         lines += table(
-            ["problem", "difficulty", "correct/samples", "verdicts", "tokens", "cost", "wall s"],
+            [
+                "problem",
+                "difficulty",
+                "correct/samples",
+                "not judged",
+                "verdicts",
+                "tokens",
+                "cost",
+                "wall s",
+            ],
             [
                 [
                     p["name"],
                     str(p["difficulty"]),
                     f"{p['correct']}/{p['samples']}",
+                    str(p.get("excluded", 0)),
                     ", ".join(f"{v} {n}" for v, n in p["verdicts"].items()),
                     str(p["prompt_tokens"] + p["completion_tokens"]),
                     _money(p["cost_usd"]),
@@ -215,10 +240,11 @@ code { font-size: 0.85rem; }
 </table>{% endfor %}
 {% for run in runs %}
 <h2>Problems: {{ run.label }}</h2>
-<table class="problems"><tr><th>problem</th><th>difficulty</th><th>correct/samples</th><th>verdicts</th>
+<table class="problems"><tr><th>problem</th><th>difficulty</th><th>correct/samples</th><th>not judged</th>
+<th>verdicts</th>
 <th>tokens</th><th>cost</th><th>wall s</th></tr>
 {% for p in run.summary.per_problem %}<tr><td>{{ p.name }}</td><td>{{ p.difficulty }}</td>
-<td>{{ p.correct }}/{{ p.samples }}</td>
+<td>{{ p.correct }}/{{ p.samples }}</td><td>{{ p.excluded }}</td>
 <td>{% for v, n in p.verdicts.items() %}{{ v }} {{ n }} {% endfor %}</td>
 <td>{{ p.prompt_tokens + p.completion_tokens }}</td><td>{{ money(p.cost_usd) }}</td>
 <td>{{ "%.2f"|format(p.wall_s) }}</td></tr>{% endfor %}

@@ -3,7 +3,8 @@
 ``run_units`` keeps at most ``concurrency`` units in flight (asyncio workers over a queue). Every
 finished unit is appended to the results store (fsynced) before it is counted, so cancelling the run
 (Ctrl-C, SIGTERM, a spent budget) loses only units that had not finished. A unit that fails is a
-recorded result with its error; a ``UserError`` (bad key, spent budget) stops the whole run instead.
+recorded result with its error (and its ``fault`` when that is not the solution's doing); a
+``UserError`` (bad key, spent budget) stops the whole run instead.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ class RunCounts:
     finished: int = 0
     solved: int = 0
     errors: int = 0
+    faults: int = 0  # errors that are not the solution's doing (left out of pass@k)
     cost_usd: float | None = 0.0
 
     def add(self, result: UnitResult) -> None:
         self.finished += 1
         self.solved += int(result.solved)
         self.errors += int(result.error is not None)
+        self.faults += int(result.fault is not None)
         if self.cost_usd is not None:
             if result.cost_usd is None and result.model_calls:
                 self.cost_usd = None
@@ -63,14 +66,16 @@ async def run_unit(
         attempt = await solver.solve(unit, problem)
         result.code, result.language = attempt.code, attempt.language
         result.prompt_tokens, result.completion_tokens = attempt.prompt_tokens, attempt.completion_tokens
-        result.cost_usd, result.model_calls, result.error = (
+        result.cost_usd, result.model_calls, result.error, result.fault = (
             attempt.cost_usd,
             attempt.model_calls,
             attempt.error,
+            attempt.fault if attempt.error else None,
         )
         if attempt.code is not None and not result.error:
             if not problem.evaluation_tests:
                 result.error = "the problem has no private or generated tests to evaluate on"
+                result.fault = "harness"
             else:
                 public, evaluation, details = await judge_split(
                     sandbox, problem, attempt.code, attempt.language, limits_for(problem)
@@ -79,12 +84,14 @@ async def run_unit(
                 result.solved = evaluation["verdict"] == "AC"
                 if "SE" in (public["verdict"], evaluation["verdict"]):  # the harness failed, not the code
                     result.error = f"sandbox fault: {details['message'] or 'SE'}"[:500]
+                    result.fault = "sandbox"
         elif attempt.code is None and not result.error:
             result.error = "the flow produced no code"
     except UserError:
         raise
     except Exception as error:  # a failed unit is a recorded, visible result, not a crashed benchmark
         result.error = f"{type(error).__name__}: {error}"
+        result.fault = "harness"
     result.wall_s = round(time.perf_counter() - started, 4)
     result.finished_at = time.time()
     return result

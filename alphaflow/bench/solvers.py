@@ -25,6 +25,7 @@ class Attempt:
     cost_usd: float | None = 0.0
     model_calls: int = 0
     error: str | None = None
+    fault: str | None = None  # UnitResult.fault: set when the error is not the solution's doing
 
 
 class Solver(Protocol):
@@ -47,6 +48,7 @@ class GoldSolver:
             return Attempt(
                 code=None,
                 language=unit.language,
+                fault="harness",
                 error=f"no reference solution #{unit.sample_index} in {'/'.join(GOLD_LANGUAGES)} "
                 f"(the problem has {len(solutions)}; languages: {', '.join(languages)})",
             )

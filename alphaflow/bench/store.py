@@ -47,6 +47,10 @@ class UnitResult:
     model_calls: int = 0
     wall_s: float = 0.0
     error: str | None = None
+    # why the unit could not be judged, when that is not the solution's doing: "sandbox" (verdict SE),
+    # "model" (the model call failed after retries), "harness" (anything else); such units are left
+    # out of pass@k and reported apart. None: a judged sample (a flow that gave no code counts as wrong).
+    fault: str | None = None
     difficulty: int | str | None = None
     tags: list[str] = field(default_factory=list)
     finished_at: float = 0.0
@@ -67,7 +71,15 @@ class UnitResult:
         for required in ("key", "problem", "sample_index"):
             if required not in known:
                 raise ValueError(f"missing field {required!r}")
-        return cls(**known)
+        result = cls(**known)
+        if "fault" not in data and result.verdict == "SE":  # written before faults were recorded
+            result.fault = "sandbox"
+        return result
+
+    @property
+    def judged(self) -> bool:
+        """True when the unit counts in pass@k: it was judged, or the flow failed to give code."""
+        return self.fault is None
 
 
 class RunStore:

@@ -8,23 +8,23 @@ rewrites each top-level entry that does not parse on its own as a ``|-`` block s
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-_FENCE = re.compile(
-    r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE
-)
+_FENCE_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _LANGUAGE_ALIASES = {
     "python": {"python", "python3", "py", "py3"},
     "python2": {"python2", "py2"},
-    "cpp": {"cpp", "c++", "cc", "cxx", "hpp"},
+    "cpp": {"cpp", "c++", "cc", "cxx", "hpp", "c++17", "c++20", "cpp17", "cpp20"},
     "c": {"c", "h"},
     "java": {"java"},
     "javascript": {"javascript", "js", "node"},
     "rust": {"rust", "rs"},
     "go": {"go", "golang"},
 }
+_QUOTE_CHARS = 80  # how much of a useless answer an error message quotes
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+|$)")
 
 
@@ -32,29 +32,124 @@ class AnswerError(Exception):
     """The answer does not have the promised shape; the message is shown to the model on a re-ask."""
 
 
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language tag, body)`` of every fenced block, in order."""
-    return [(match.group(2).lower(), match.group(3)) for match in _FENCE.finditer(text)]
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of an answer: its language tag (lower case, ``""`` when untagged), body, and
+    whether its closing fence was found (an answer cut off by ``max_tokens`` leaves the last one open)."""
+
+    tag: str
+    body: str
+    closed: bool = True
+
+
+def normalize_newlines(text: str) -> str:
+    """Line endings as ``\\n`` (from ``\\r\\n`` and lone ``\\r``): models answer in any of them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Every fenced block of ``text``, in order.
+
+    A fence is a line of three or more backticks or tildes, indented or not; the opening one may carry
+    an info string whose first word is the tag (```` ```Python ````, ```` ~~~ c++ {.numberLines} ````).
+    A block ends at a line of the same fence character at least as long (CommonMark's rule); an
+    indented block loses its fence's indentation. A last fence never closed runs to the end of the
+    text (``closed=False``). A single bare fence line with nothing but blank lines after it is a
+    closing fence whose opening one is missing: the text before it is the block.
+    """
+    lines = normalize_newlines(text).split("\n")
+    fences = [(index, match) for index, line in enumerate(lines) if (match := _FENCE_LINE.match(line))]
+    if len(fences) == 1:
+        index, match = fences[0]
+        if not match["info"] and not "".join(lines[index + 1 :]).strip():
+            return [Block("", "\n".join(lines[:index]))]
+    blocks: list[Block] = []
+    position = 0
+    while position < len(lines):
+        opening = _FENCE_LINE.match(lines[position])
+        if opening is None:
+            position += 1
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        tag = opening["info"].split()[0].lower() if opening["info"].strip() else ""
+        body: list[str] = []
+        position += 1
+        closed = False
+        while position < len(lines):
+            closing = _FENCE_LINE.match(lines[position])
+            position += 1
+            if (
+                closing
+                and not closing["info"]
+                and closing["fence"][0] == fence[0]
+                and len(closing["fence"]) >= len(fence)
+            ):
+                closed = True
+                break
+            body.append(_dedent(lines[position - 1], indent))
+        if not closed and body and body[-1].rstrip().endswith(fence):  # ``print(x)```: fence glued on
+            body[-1] = body[-1].rstrip()[: -len(fence)]
+            closed = True
+        blocks.append(Block(tag, "\n".join(body), closed))
+    return blocks
+
+
+def _dedent(line: str, indent: int) -> str:
+    width = len(line) - len(line.lstrip(" \t"))
+    return line[min(width, indent) :]
+
+
+def language_tags(language: str | None) -> set[str]:
+    """The tags that name ``language`` in a fence (``py``, ``python3`` ... for ``python``)."""
+    name = (language or "").lower()
+    for canonical, aliases in _LANGUAGE_ALIASES.items():
+        if name == canonical or name in aliases:
+            return aliases | {canonical}
+    return {name} if name else set()
 
 
 def extract_code(text: str, language: str | None) -> str:
-    """The fenced block of ``language``, else the first fenced block, else the whole answer."""
+    """The program in a model's answer, by these rules, in order:
+
+    1. the last closed block tagged with ``language`` (any alias: ``py``, ``Python3``; ``c++``, ``cpp``);
+    2. else the last closed untagged block; 3. else the last closed block with any other tag;
+    4. else a block whose closing fence is missing (an answer cut off mid-block);
+    5. else, with no fence at all, the whole answer.
+
+    Later blocks win because models revise ("here is the corrected version"). Line endings are
+    normalised first. Raises ``AnswerError``, quoting the answer's start, when nothing is left.
+    """
+    text = normalize_newlines(text)
     blocks = fenced_blocks(text)
-    wanted = _LANGUAGE_ALIASES.get((language or "").lower(), {(language or "").lower()})
-    code = next((body for tag, body in blocks if tag in wanted), None)
-    if code is None and blocks:
-        code = blocks[0][1]
-    if code is None:
-        code = text
+    wanted = language_tags(language)
+    groups = [
+        [block for block in blocks if block.closed and block.tag in wanted],
+        [block for block in blocks if block.closed and not block.tag],
+        [block for block in blocks if block.closed and block.tag and block.tag not in wanted],
+        [block for block in blocks if not block.closed],
+    ]
+    chosen = next((group[-1] for group in groups if group), None)
+    code = chosen.body if chosen is not None else text
     code = code.strip("\n")
     if not code.strip():
-        raise AnswerError("the answer contains no code")
+        raise AnswerError(f"the answer contains no code; it starts: {quote_start(text)}")
     return code + "\n"
+
+
+def quote_start(text: str | None) -> str:
+    """The first characters of ``text`` on one line, quoted, for error messages."""
+    if text is None:
+        return "(nothing: the model returned no text)"
+    flat = " ".join(text.split())
+    if not flat:
+        return "(an empty answer)"
+    return repr(flat[:_QUOTE_CHARS] + ("..." if len(flat) > _QUOTE_CHARS else ""))
 
 
 def parse_yaml_answer(text: str, keys: list[str] | None) -> dict[str, Any]:
     """A mapping with the declared keys, from a fenced or bare YAML block (repairing when needed)."""
-    candidates = [body for tag, body in fenced_blocks(text) if tag in ("yaml", "yml", "")] or [text]
+    text = normalize_newlines(text)
+    candidates = [block.body for block in fenced_blocks(text) if block.tag in ("yaml", "yml", "")] or [text]
     first_error: AnswerError | None = None
     for candidate in candidates:
         try:

@@ -43,7 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     flows = subparsers.add_parser("flows", help="validate, list and show flows")
     flows_sub = flows.add_subparsers(dest="flows_command", metavar="COMMAND", required=True)
-    validate = flows_sub.add_parser("validate", help="check flow files; every problem as file:line:col")
+    validate = flows_sub.add_parser(
+        "validate",
+        help="check flow files; every problem as file:line:col",
+        description="Checks every file given and every .yaml/.yml file in the folders given; a file "
+        "that does not parse is reported with file:line, never skipped. A YAML mapping without "
+        "`steps` found in a folder is listed as not a flow.",
+        epilog="exit codes: 0 every flow is valid; 1 at least one file has a problem (each printed as "
+        "file:line:col); 2 a folder holds no YAML file",
+    )
     validate.add_argument("files", nargs="+", metavar="FILE", help="flow files, or folders of them")
     validate.add_argument("--functions", action="append", default=[], metavar="MODULE", help=FUNCTIONS_HELP)
     validate.set_defaults(func=validate_command)
@@ -56,7 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     trace = subparsers.add_parser("trace", help="read a run trace")
     trace_sub = trace.add_subparsers(dest="trace_command", metavar="COMMAND", required=True)
-    trace_show = trace_sub.add_parser("show", help="summarize a trace; --html writes a page to browse it")
+    trace_show = trace_sub.add_parser(
+        "show",
+        help="summarize a trace; --html writes a page to browse it",
+        epilog="exit codes: 0 the trace was shown; 2 the file is missing or is not a trace (the first "
+        "line that is not an event is named)",
+    )
     trace_show.add_argument("file", metavar="FILE")
     trace_show.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML page")
     trace_show.set_defaults(func=trace_show_command)
@@ -65,15 +78,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- flows -----------------------------------------------------------------------------------------
 def validate_command(args: argparse.Namespace) -> int:
     from alphaflow.engine.loader import validate_flow
-    from alphaflow.engine.show import builtin_flows
+    from alphaflow.engine.resolve import iter_flow_files
+    from alphaflow.errors import UserError
 
     files: list[Path] = []
     for given in args.files:
         path = Path(given)
-        # A folder: every flow file in it (YAML files with `steps`; prompts and data are skipped).
-        files += [found for _, _, found in builtin_flows(path)] if path.is_dir() else [path]
+        if path.is_dir():
+            found = iter_flow_files(path)
+            if not found:
+                raise UserError(f"{path}: no .yaml/.yml files in the folder")
+            files += found
+        else:
+            files.append(path)
     failed = False
     for file in files:
+        if file not in map(Path, args.files) and _declares_no_steps(file):
+            # Found in a folder, parsed, and no flow (a prompt or data file): said, not checked.
+            print(f"{file}: not a flow (a YAML mapping without steps), not checked")
+            continue
         problems = validate_flow(file, functions=args.functions)
         if problems:
             failed = True
@@ -82,6 +105,18 @@ def validate_command(args: argparse.Namespace) -> int:
         else:
             print(f"{file}: ok")
     return 1 if failed else 0
+
+
+def _declares_no_steps(file: Path) -> bool:
+    """True for a readable YAML mapping without ``steps``; a file that does not parse is a flow
+    with an error (reported with file:line), never skipped."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "steps" not in data
 
 
 def list_command(args: argparse.Namespace) -> int:

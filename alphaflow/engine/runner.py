@@ -85,6 +85,7 @@ class FlowResult:
     completion_tokens: int
     errors: list[str]  # failures of steps with on_error: continue
     duration_s: float
+    dropped_samples: list[str] = field(default_factory=list)  # "path: why" per sample left out of n
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class FlowResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "errors": self.errors,
+            "dropped_samples": self.dropped_samples,
             "duration_s": round(self.duration_s, 4),
             "steps": {path: vars(record) for path, record in self.steps.items()},
         }
@@ -152,6 +154,7 @@ class _Run:
         self.detailed = not (type(context.trace) is Trace and context.trace.path is None)
         self.records: dict[str, StepRecord] = {}
         self.errors: list[str] = []
+        self.dropped_samples: list[str] = []
         self.cost = 0.0
         self.unknown_cost = False
         self.calls = self.prompt_tokens = self.completion_tokens = 0
@@ -169,6 +172,7 @@ class _Run:
             completion_tokens=self.completion_tokens,
             errors=self.errors,
             duration_s=time.perf_counter() - started,
+            dropped_samples=self.dropped_samples,
         )
 
     async def close(self) -> None:
@@ -473,11 +477,10 @@ class _Run:
         texts = list(completion.texts)
         if self.detailed:
             info["response"] = texts
-        values = []
-        for offset, text in enumerate(texts):
-            asked = [replace(request, n=1, sample_index=first_index + offset)]
+        async def parse(text: str, index: int) -> Any:
+            asked = [replace(request, n=1, sample_index=index)]
             try:
-                values.append(await self._parse(step, path, messages, text, asked, language))
+                return await self._parse(step, path, messages, text, asked, language)
             except AnswerError:
                 # an answer the step could not use is never served from the cache again (reruns,
                 # --resume --retry-errors): forget it, and every re-ask's answer
@@ -485,10 +488,42 @@ class _Run:
                 for made in asked if forget is not None else ():
                     await forget(made)
                 raise
-        value: Any = values[0] if samples == 1 else values
+
+        logprobs = getattr(completion, "logprobs", None)
+        if samples == 1:
+            value: Any = await parse(texts[0], first_index)
+        else:
+            kept = await self._samples(path, texts, first_index, parse, info)
+            value = list(kept.values())
+            if logprobs is not None:  # still one block per value
+                logprobs = [logprobs[offset] for offset in kept]
         if step.logprobs:
-            value = {"value": value, "logprobs": getattr(completion, "logprobs", None)}
+            value = {"value": value, "logprobs": logprobs}
         return value
+
+    async def _samples(
+        self, path: str, texts: list[str], first_index: int, parse: Callable[[str, int], Any], info: dict
+    ) -> dict[int, Any]:
+        """The usable ones of n samples: one that came back empty (or null) or stayed unusable after
+        its re-asks is dropped and counted (``dropped_samples`` in the trace and the run's result),
+        and the others go on; only when none is usable does the step fail. Returns {offset: value}."""
+        values: dict[int, Any] = {}
+        dropped: list[str] = []
+        for offset, text in enumerate(texts):
+            where = f"sample {offset + 1} of {len(texts)}"
+            if not (text or "").strip():
+                dropped.append(f"{where} came back empty")
+                continue
+            try:
+                values[offset] = await parse(text, first_index + offset)
+            except AnswerError as error:
+                dropped.append(f"{where}: {error}")
+        if dropped:
+            info["dropped_samples"] = dropped
+            self.dropped_samples += [f"{path}: {message}" for message in dropped]
+        if not values:
+            raise AnswerError(f"all {len(texts)} samples unusable; first: {dropped[0]}")
+        return values
 
     async def _parse(
         self,

@@ -6,6 +6,7 @@ Reads the JSON-lines events written by the engine (``flow_*``, ``step_*``) and t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from alphaflow.errors import UserError
-from alphaflow.trace import read_trace
 
 
 @dataclass
@@ -32,15 +32,36 @@ class TraceSummary:
 
 
 def load_events(path: Path) -> list[dict[str, Any]]:
+    """The events of a trace file (JSON lines, each an object with an ``event`` field).
+
+    A torn last line (a killed run) is skipped; any other line that is not an event, or a file with
+    no event at all, is a ``UserError`` naming the file and line: a file that is not a trace must
+    not read as an empty one."""
     if not path.is_file():
         raise UserError(f"trace file not found: {path}")
     try:
-        events = read_trace(path)
+        lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a trace (not UTF-8 text)") from None
-    return [
-        event for event in events if isinstance(event, dict)
-    ]  # JSON lines that are not events are skipped
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    events: list[dict[str, Any]] = []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            event = None
+            if events and position == len(numbered) - 1:  # the half-written last line of a killed run
+                break
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+            start = " ".join(line.split())[:60]
+            raise UserError(
+                f"{path}:{number}: not a trace: expected a JSON object with an 'event' field "
+                f"(as --trace writes), found {start!r}"
+            )
+        events.append(event)
+    if not events:
+        raise UserError(f"{path}: not a trace: the file has no events")
+    return events
 
 
 def _seconds(value: Any) -> float:

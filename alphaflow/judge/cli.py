@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Each iteration: the actor answers every prompt 4 times, the judge grades each "
         "answer 3 times (additive 5-point prompt), best vs worst form a DPO pair. Writes "
         "OUT/iteration_N/{dpo.jsonl,candidates.jsonl,stats.json}.",
+        epilog="exit codes: 0 the iterations ran (ties and unreadable judgements are results); 1 every "
+        "prompt failed (the first failure is printed); 2 bad arguments or input files; 3 --max-cost "
+        "reached; 4 a model call failed for good outside a prompt",
     )
     source = self_reward.add_argument_group("what to answer")
     source.add_argument("--prompts", metavar="FILE", help='seed prompts, JSON lines {"prompt": ...}')
@@ -82,6 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="LLM-as-a-judge evaluation: rubric, pairwise or reference-based, with CIs and agreement",
         description="FLOW is rubric, pairwise, reference or a flow file. Writes OUT/items.jsonl, "
         "OUT/summary.json, OUT/report.md and OUT/report.html when --out is given.",
+        epilog="exit codes: 0 at least one item was judged; 1 no item got a readable judgement (the "
+        "first failure is printed); 2 bad arguments or input files; 3 --max-cost reached",
     )
     evaluate.add_argument("flow", metavar="FLOW", help="rubric | pairwise | reference | path/to/flow.yaml")
     evaluate.add_argument("--data", required=True, metavar="FILE.jsonl", help="the items to evaluate")
@@ -120,7 +126,7 @@ def _router(args: argparse.Namespace, trace: Any, model: str | None) -> Any:
 
     if args.max_cost is not None and args.max_cost <= 0:
         raise UserError(f"--max-cost must be positive, not {args.max_cost}")
-    return build_router(
+    router = build_router(
         model,
         api_base=args.api_base,
         concurrency=args.concurrency,
@@ -128,13 +134,17 @@ def _router(args: argparse.Namespace, trace: Any, model: str | None) -> Any:
         max_cost_usd=args.max_cost,
         trace=trace,
     )
+    judges = args.judge_model if isinstance(args.judge_model, list) else [args.judge_model]
+    for name in {model, *judges} - {None}:
+        router.target(name)  # an unknown provider or a missing key: one line before any call
+    return router
 
 
 # -- judge self-reward -----------------------------------------------------------------------------
 def self_reward_command(args: argparse.Namespace) -> int:
     from alphaflow.judge.code_reward import RewardWeights
     from alphaflow.judge.data import load_prompts
-    from alphaflow.judge.self_reward import SelfRewardPlan, actors_for, summary_lines
+    from alphaflow.judge.self_reward import SelfRewardPlan, actors_for, nothing_succeeded, summary_lines
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, not {args.limit}")
@@ -203,6 +213,10 @@ def self_reward_command(args: argparse.Namespace) -> int:
         print(json.dumps({"out": str(plan.out), "iterations": all_stats}, ensure_ascii=False))
     else:
         print(f"written: {plan.out}/iteration_*/dpo.jsonl (TRL format), candidates.jsonl, stats.json")
+    if nothing_succeeded(all_stats):
+        first = next((s["first_failure"] for s in all_stats if s.get("first_failure")), "no prompt to answer")
+        print(f"alphaflow: error: every prompt failed; first: {first}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -279,8 +293,15 @@ def eval_command(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in summary.items() if k != "item_means"}, ensure_ascii=False))
     else:
         print_terminal(report)
-        if summary["failed_items"]:
-            print(f"{len(summary['failed_items'])} item(s) failed; see the trace / items.jsonl")
+        if summary["failures"]:
+            print(
+                f"failures: {len(summary['failed_items'])} failed item(s), {summary['failures']} in all "
+                f"({summary['dropped_samples']} dropped sample(s)); first: {summary['first_failure']}"
+            )
         if out:
             print(f"written: {out}/items.jsonl, summary.json, report.md, report.html")
+    if not any(figure["judged"] for figure in summary["judges"].values()):
+        first = summary["first_failure"] or "every judgement was unreadable"
+        print(f"alphaflow: error: no item got a readable judgement; first failure: {first}", file=sys.stderr)
+        return 1
     return 0

@@ -40,6 +40,8 @@ async def run_self_reward(
             plan.out / f"iteration_{number}", result.outputs, actor=actor, judge=plan.judge_model or actor
         )
         stats["step_errors"] = list(result.errors)
+        stats["dropped_samples"] = list(result.dropped_samples)
+        stats["first_failure"] = next(iter([*result.errors, *result.dropped_samples]), None)
         stats["cost_usd"] = result.cost_usd
         (plan.out / f"iteration_{number}" / "stats.json").write_text(
             json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -101,6 +103,8 @@ async def run_eval(
                 record[name] = value
         if result.errors:
             record["step_errors"] = list(result.errors)
+        if result.dropped_samples:
+            record["dropped_samples"] = list(result.dropped_samples)
         return record
 
     records = list(await asyncio.gather(*(one(item) for item in items)))
@@ -110,6 +114,16 @@ async def run_eval(
         field, categorical = kind_of_results([r for rec in records for r in rec["judges"].values()])
     summary = aggregate(records, judges, field=field, categorical=categorical)
     summary["failed_items"] = [{"id": r["id"], "error": r["error"]} for r in records if "error" in r]
+    summary["dropped_samples"] = sum(len(r.get("dropped_samples", [])) for r in records)
+    failures = [
+        f"item {r['id']!r}: {message}"
+        for r in records
+        for message in ([r["error"]] if "error" in r else [])
+        + r.get("step_errors", [])
+        + r.get("dropped_samples", [])
+    ]
+    summary["failures"] = len(failures)
+    summary["first_failure"] = failures[0] if failures else None
     for record, mean in zip(records, summary["item_means"], strict=True):
         record["mean_of_judges"] = mean
     return {"records": records, "summary": summary}

@@ -124,4 +124,23 @@ def summary_lines(stats: dict[str, Any], iteration: int) -> list[str]:
         f"  pairs {stats['pairs']}, ties {stats['ties']} (tie rate {tie_rate}), too few scored "
         f"{stats['too_few_scored']}, parse failures {stats['parse_failures']}",
         f"  mean score {mean}; histogram of candidate means: {histogram}",
+        failure_line(stats),
     ]
+
+
+def failure_line(stats: dict[str, Any]) -> str:
+    """``  failures: ...`` with the counts and the first failure's message (``none`` when none)."""
+    failed = stats.get("failed_prompts", 0)
+    errors = len(stats.get("step_errors") or [])
+    dropped = len(stats.get("dropped_samples") or [])
+    if not (failed or errors or dropped):
+        return "  failures: none"
+    return (
+        f"  failures: {failed} failed prompt(s), {errors} failed step(s), {dropped} dropped sample(s); "
+        f"first: {stats.get('first_failure') or '-'}"
+    )
+
+
+def nothing_succeeded(all_stats: Sequence[dict[str, Any]]) -> bool:
+    """True when no prompt of any iteration got candidates (every one failed, or there were none)."""
+    return all(stats["failed_prompts"] == stats["prompts"] for stats in all_stats)

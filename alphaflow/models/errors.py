@@ -1,10 +1,10 @@
 """Errors of model calls: transient ones are retried, permanent ones are not.
 
-The class lives in ``alphaflow.errors`` (the one error hierarchy); it is re-exported here.
+The classes live in ``alphaflow.errors`` (the one error hierarchy); they are re-exported here.
 """
 
 from __future__ import annotations
 
-from alphaflow.errors import ModelCallError
+from alphaflow.errors import EmptyAnswer, EndpointUnreachable, ModelCallError
 
-__all__ = ["ModelCallError"]
+__all__ = ["EmptyAnswer", "EndpointUnreachable", "ModelCallError"]

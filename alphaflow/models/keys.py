@@ -12,10 +12,15 @@ _OPTIONAL = {"OLLAMA_API_BASE"}
 
 
 def missing_key_error(target: Target) -> UserError | None:
-    """The error to raise when the target's provider needs environment variables that are not set."""
+    """The error to raise when the target names a provider litellm does not know, or its provider
+    needs environment variables that are not set; None when the target can be called."""
+    from alphaflow.models.litellm_backend import import_litellm
+
+    unknown = unknown_provider_error(target)
+    if unknown is not None:
+        return unknown
     if target.api_key is not None:  # a local server with a dummy key
         return None
-    from alphaflow.models.litellm_backend import import_litellm
 
     try:
         report = import_litellm().validate_environment(model=target.backend_model, api_base=target.api_base)
@@ -28,3 +33,20 @@ def missing_key_error(target: Target) -> UserError | None:
     names = " and ".join(missing)
     verb = "is" if len(missing) == 1 else "are"
     return UserError(f"{names} {verb} not set (needed by model {target.name})")
+
+
+def unknown_provider_error(target: Target) -> UserError | None:
+    """A one-line error when litellm cannot tell which provider serves ``target`` (checked before any
+    call: the flow must not start with a model name that cannot work)."""
+    from alphaflow.models.litellm_backend import import_litellm
+
+    try:
+        import_litellm().get_llm_provider(model=target.backend_model, api_base=target.api_base)
+    except Exception:
+        provider = target.name.split("/", 1)[0] if "/" in target.name else None
+        what = f"unknown provider {provider!r}" if provider else "no provider"
+        return UserError(
+            f"model {target.name!r} (--model, --fallback or the flow's model:): {what}; write PROVIDER/MODEL "
+            "with a litellm provider (openai/, anthropic/, ollama/, hosted_vllm/ ...) or scripted:FILE"
+        )
+    return None

@@ -7,18 +7,23 @@ banners and logging silenced, and its own retries off: the router owns retries.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
 import re
+import socket
+from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from alphaflow.models.errors import ModelCallError
+from alphaflow.models.errors import EmptyAnswer, EndpointUnreachable, ModelCallError
 from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 STEP_HEADER = "X-Alphaflow-Step"
+UNREACHABLE_RETRY_S = 0.5  # one quick second try when nothing listens (a server still starting)
 _litellm: ModuleType | None = None
+T = TypeVar("T")
 
 
 def import_litellm() -> ModuleType:
@@ -54,17 +59,30 @@ class LiteLLMBackend:
                     timeout_s: float) -> BackendResult:
         if n > 1:
             kwargs = {**kwargs, "n": n}
-        try:
-            # a backstop in case a provider client ignores its timeout
-            async with asyncio.timeout(timeout_s + 5):
-                response = await litellm.acompletion(**kwargs)
-        except ModelCallError:
-            raise
-        except TimeoutError:
-            raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
-        except Exception as error:
-            raise classify(error) from None
+        async def attempt() -> Any:
+            try:
+                # a backstop in case a provider client ignores its timeout
+                async with asyncio.timeout(timeout_s + 5):
+                    return await litellm.acompletion(**kwargs)
+            except ModelCallError:
+                raise
+            except TimeoutError:
+                raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
+            except Exception as error:
+                raise classify(error, kwargs.get("api_base")) from None
+
+        response = await retry_unreachable_once(attempt)
         return _result(litellm, response, kwargs, n)
+
+
+async def retry_unreachable_once(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, tried a second time after ``UNREACHABLE_RETRY_S`` if nothing answered at the
+    endpoint; the second ``EndpointUnreachable`` goes to the caller."""
+    try:
+        return await call()
+    except EndpointUnreachable:
+        await asyncio.sleep(UNREACHABLE_RETRY_S)
+    return await call()
 
 
 def _call_arguments(request: CompletionRequest, target: Target, timeout_s: float) -> dict[str, Any]:
@@ -106,13 +124,7 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
     choices = list(getattr(response, "choices", None) or [])
     if len(choices) < n:
         raise ModelCallError(f"malformed response: {len(choices)} choices for n={n}", transient=True)
-    texts: list[str] = []
-    for choice in choices[:n]:
-        content = choice.message.content
-        if content is None:
-            reason = getattr(choice, "finish_reason", None)
-            raise ModelCallError(f"the model returned no text (finish_reason={reason})")
-        texts.append(content)
+    texts = sample_texts(choices[:n])
     usage = getattr(response, "usage", None)
     if usage is not None and usage.prompt_tokens is not None:
         prompt_tokens, completion_tokens = int(usage.prompt_tokens), int(usage.completion_tokens or 0)
@@ -123,6 +135,17 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
     if kwargs.get("logprobs"):
         logprobs = [logprobs_of(choice) for choice in choices[:n]]
     return BackendResult(texts, prompt_tokens, completion_tokens, logprobs)
+
+
+def sample_texts(choices: list[Any]) -> list[str]:
+    """The text of each choice. A choice with no text (``content: null``, e.g. cut by a length or
+    content filter) is ``""`` among several, for the engine to drop and count while the others go
+    on; a ``ModelCallError`` naming the finish reason when no choice has text."""
+    texts = [choice.message.content for choice in choices]
+    if all(text is None for text in texts):
+        reasons = sorted({str(getattr(choice, "finish_reason", None)) for choice in choices})
+        raise EmptyAnswer(f"the model returned no text (finish_reason={', '.join(reasons)})")
+    return [text or "" for text in texts]
 
 
 def logprobs_of(choice: Any) -> list[dict[str, Any]] | None:
@@ -143,8 +166,14 @@ def logprobs_of(choice: Any) -> list[dict[str, Any]] | None:
     return tokens
 
 
-def classify(error: Exception) -> ModelCallError:
-    """Map a provider/client exception to a transient (retried) or permanent ModelCallError."""
+def classify(error: Exception, url: str | None = None) -> ModelCallError:
+    """Map a provider/client exception to a transient (retried) or permanent ModelCallError.
+
+    ``url`` is the endpoint asked (``--api-base``), named when nothing answers there; litellm reports
+    a refused connection as a 500, so the exception's causes are searched for it first."""
+    unreachable = _unreachable(error, url)
+    if unreachable is not None:
+        return unreachable
     status = getattr(error, "status_code", None)
     name = type(error).__name__
     message = _short(error)
@@ -165,6 +194,45 @@ def classify(error: Exception) -> ModelCallError:
     if isinstance(status, int):
         return ModelCallError(f"request rejected ({status}): {message}", status=status)
     return ModelCallError(f"{name}: {message}")
+
+
+def _unreachable(error: Exception, url: str | None) -> EndpointUnreachable | None:
+    """An ``EndpointUnreachable`` when a cause of ``error`` is a refused connection or an unknown host."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    request_url = None
+    reason = None
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        request = getattr(cause, "_request", None) or _safe_request(cause)
+        if request_url is None and request is not None and getattr(request, "url", None) is not None:
+            request_url = str(request.url)
+        if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+        ):
+            reason = "connection refused"
+        elif isinstance(cause, socket.gaierror):
+            reason = "unknown host"
+        elif reason is None and "All connection attempts failed" in str(cause):  # anyio, several addresses
+            reason = "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    if reason is None:
+        return None
+    return EndpointUnreachable(url or _endpoint(request_url) or "the provider's endpoint", reason)
+
+
+def _safe_request(error: BaseException) -> Any:
+    try:  # httpx errors raise on .request when none was attached
+        return getattr(error, "request", None)
+    except RuntimeError:
+        return None
+
+
+def _endpoint(request_url: str | None) -> str | None:
+    """``https://host/v1`` from ``https://host/v1/chat/completions``."""
+    if not request_url:
+        return None
+    return request_url.split("/chat/completions", 1)[0].split("/completions", 1)[0]
 
 
 _CLASS_PREFIXES = re.compile(r"^(?:litellm\.)?(?:\w*(?:Error|Exception|Timeout)\s*[:-]\s*)+")

@@ -12,7 +12,13 @@ import os
 from typing import Any
 
 from alphaflow.models.errors import ModelCallError
-from alphaflow.models.litellm_backend import STEP_HEADER, classify, logprobs_of
+from alphaflow.models.litellm_backend import (
+    STEP_HEADER,
+    classify,
+    logprobs_of,
+    retry_unreachable_once,
+    sample_texts,
+)
 from alphaflow.models.types import BackendResult, CompletionRequest, Target
 
 NAME = "openai-sdk"  # the backend's key in the router (no model string starts with it)
@@ -51,21 +57,20 @@ class OpenAICompatibleBackend:
                 kwargs["top_logprobs"] = int(request.logprobs)
         if request.step:
             kwargs["extra_headers"] = {STEP_HEADER: request.step}
-        try:
-            async with asyncio.timeout(timeout_s + 5):  # a backstop, as in the litellm backend
-                response = await self._client(target, timeout_s).chat.completions.create(**kwargs)
-        except TimeoutError:
-            raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
-        except Exception as error:
-            raise classify(error) from None
+        async def attempt() -> Any:
+            try:
+                async with asyncio.timeout(timeout_s + 5):  # a backstop, as in the litellm backend
+                    return await self._client(target, timeout_s).chat.completions.create(**kwargs)
+            except TimeoutError:
+                raise ModelCallError(f"timed out after {timeout_s:g} s", transient=True) from None
+            except Exception as error:
+                raise classify(error, target.api_base) from None
+
+        response = await retry_unreachable_once(attempt)
         choices = list(response.choices or [])
         if len(choices) < n:
             raise ModelCallError(f"malformed response: {len(choices)} choices for n={n}", transient=True)
-        texts = []
-        for choice in choices[:n]:
-            if choice.message.content is None:
-                raise ModelCallError(f"the model returned no text (finish_reason={choice.finish_reason})")
-            texts.append(choice.message.content)
+        texts = sample_texts(choices[:n])
         usage = response.usage
         if usage is None:
             raise ModelCallError("the endpoint sent no usage (token counts); use the litellm backend")

@@ -18,7 +18,7 @@ from alphaflow.errors import UserError
 from alphaflow.models import openai_backend
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
-from alphaflow.models.errors import ModelCallError
+from alphaflow.models.errors import EmptyAnswer, ModelCallError
 from alphaflow.models.hf.dispatch import LocalModels
 from alphaflow.models.keys import missing_key_error
 from alphaflow.models.limits import ModelLimits
@@ -118,7 +118,12 @@ class ModelRouter:
             outcomes = await asyncio.gather(
                 *(self._call_part(request, targets, params, group, parts) for group in groups),
                 return_exceptions=True)
-            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            # One empty sample (content: null) among n separate requests is kept as "" for the engine
+            # to drop and count; the others go on. Only when every sample is empty is it an error.
+            empty = {i for group, outcome in zip(groups, outcomes, strict=True)
+                     if isinstance(outcome, EmptyAnswer) for i in group}
+            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)
+                        and not (isinstance(outcome, EmptyAnswer) and len(empty) < len(missing))]
             if failures:
                 # the siblings that succeeded are kept: cached and counted above, never forgotten
                 error = next((f for f in failures if not isinstance(f, asyncio.CancelledError)), failures[0])
@@ -130,10 +135,16 @@ class ModelRouter:
                                  **_part_usage(parts), latency_s=round(time.monotonic() - started, 4))
                 raise error
         fresh = {i: (part, j) for part in parts for j, i in enumerate(part.indexes)}
-        texts = [_text_of(*fresh[i]) if i in fresh else found[keys[i]].text for i in indexes]
+        if not missing:
+            empty = set()
+        texts = ["" if i in empty else _text_of(*fresh[i]) if i in fresh else found[keys[i]].text
+                 for i in indexes]
         logprobs = None
         if request.logprobs:
-            logprobs = [_logprobs_of(*fresh[i]) if i in fresh else found[keys[i]].logprobs for i in indexes]
+            logprobs = [
+                None if i in empty else _logprobs_of(*fresh[i]) if i in fresh else found[keys[i]].logprobs
+                for i in indexes
+            ]
         usage = _part_usage(parts)
         completion = Completion(
             texts=texts, prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],

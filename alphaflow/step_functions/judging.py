@@ -21,11 +21,9 @@ from alphaflow.judge.preferences import (
     score_candidate,
 )
 from alphaflow.judge.scores import (
-    mean_of_parsed,
     parse_correctness,
-    parse_score,
     parse_winner,
-    weighted_score_from_logprobs,
+    rubric_judgement,
 )
 from alphaflow.step_functions.registry import step_function
 
@@ -212,29 +210,31 @@ def both_orders(a: str, b: str) -> list[dict[str, str]]:
 
 @step_function("judging.rubric_score")
 def rubric_score(answer: Any, logprobs: Any = None, high: int = 5) -> dict[str, Any]:
-    """G-Eval-style score: probability-weighted when log-probabilities came back, else parsed.
+    """G-Eval-style score: probability-weighted at the score token when log-probabilities came back,
+    else parsed (``alphaflow.judge.scores.rubric_judgement``).
 
     ``answer`` is the judge step's result: a text, a list of sampled texts, or a result carrying
-    ``text``/``texts`` and ``logprobs``. The parsed score is the mean over readable samples.
+    ``text``/``texts`` and ``logprobs`` (one block per sample).
     """
     texts, carried = _texts_and_logprobs(answer)
     logprobs = carried if logprobs is None else logprobs
-    parsed = [_score_or_bare(t, high) for t in texts]
-    weighted = None
-    for block in _as_list(logprobs) if isinstance(logprobs, list) else [logprobs]:
-        if block is not None:
-            weighted = weighted_score_from_logprobs(block, choices=range(1, high + 1))
-        if weighted is not None:
-            break
-    mean = mean_of_parsed(parsed)
     return {
-        "score": weighted if weighted is not None else mean,
-        "method": "logprobs" if weighted is not None else ("parsed" if mean is not None else None),
-        "parsed": parsed,
-        "unparseable": sum(p is None for p in parsed),
+        **rubric_judgement(texts, _per_sample(logprobs, len(texts)), high=high),
         "judgements": texts,
         "judge_failed": answer is None,  # the call failed (see the trace), as opposed to unreadable
     }
+
+
+def _per_sample(logprobs: Any, samples: int) -> list[Any]:
+    """One log-probability block per sample, from one block or a list of them."""
+    if logprobs is None:
+        return []
+    if isinstance(logprobs, list | tuple) and logprobs and all(
+        item is None or isinstance(item, list | tuple) or (isinstance(item, dict) and "content" in item)
+        for item in logprobs
+    ):
+        return list(logprobs)
+    return [logprobs] + [None] * (samples - 1)
 
 
 @step_function("judging.pairwise_outcome")
@@ -282,24 +282,6 @@ def reference_verdict(texts: Any) -> dict[str, Any]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _score_or_bare(text: Any, high: int) -> float | None:
-    score = parse_score(text, low=1, high=high)
-    return score if score is not None else _bare_score(text, high)
-
-
-_BARE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
-
-
-def _bare_score(text: Any, high: int) -> float | None:
-    """A bare number answer ("4"), as G-Eval's score-only form asks for."""
-    match = _BARE.match(text) if isinstance(text, str) else None
-    if not match:
-        return None
-    value = float(match[1])
-    return value if 1 <= value <= high else None
-
 
 def _texts_and_logprobs(result: Any) -> tuple[list[str], Any]:
     """Texts and log-probabilities from an llm step's result, whatever its shape."""
