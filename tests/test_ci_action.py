@@ -160,6 +160,7 @@ def test_gate_mode_comments_once_and_fails_the_job_on_a_threshold(actions_env) -
     assert (workdir / "alphaflow-ci-results" / "junit.xml").is_file()
     [comment] = fake.comments[12]
     assert comment["body"].startswith(DEFAULT_MARKER) and "✅ all 1 checks hold" in comment["body"]
+    assert "[this run](https://github.example/octo/demo/actions/runs/4242)" in comment["body"]
 
     # the next push breaks the threshold: the same comment is updated, and the job fails
     shutil.rmtree(workdir / "alphaflow-ci-results")

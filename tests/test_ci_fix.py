@@ -254,3 +254,75 @@ def test_new_files_and_edits_make_a_git_apply_able_diff(tmp_path: Path) -> None:
     assert (copy / "a.py").read_text() == "x = 1\ny = 3\n" and (
         copy / "pkg" / "new.py"
     ).read_text() == "z = 0"
+
+
+def test_the_setup_command_prepares_the_copy_without_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", SECRET)
+    repo = tmp_path / "needs_deps"
+    repo.mkdir()
+    (repo / "test_dep.py").write_text(
+        "import unittest\n\nimport helper\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_helper(self):\n        self.assertEqual(helper.VALUE, 0)\n"
+    )
+    # what `pip install --target .deps ...` would do, plus a record of what the set-up command saw
+    setup = "mkdir -p .deps && echo 'VALUE = 0' > .deps/helper.py && env > .deps/seen_env.txt"
+    code = main(
+        [
+            "ci",
+            "fix",
+            "--repo",
+            str(repo),
+            "--sandbox",
+            "local",
+            "--out",
+            str(tmp_path / "out"),
+            "--setup-command",
+            setup,
+            "--test-command",
+            "PYTHONPATH=.deps python3 -m unittest -v",
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    assert "nothing to fix" in capsys.readouterr().out
+    assert not (repo / ".deps").exists()  # it ran in the copy
+    assert (
+        main(
+            [
+                "ci",
+                "fix",
+                "--repo",
+                str(repo),
+                "--sandbox",
+                "local",
+                "--test-command",
+                "true",
+                "--setup-command",
+                "env | grep -q do-not-leak && exit 7 || exit 0",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "ci",
+                "fix",
+                "--repo",
+                str(repo),
+                "--sandbox",
+                "local",
+                "--test-command",
+                "true",
+                "--setup-command",
+                "exit 3",
+                "--out",
+                str(tmp_path / "o3"),
+            ]
+        )
+        == 2
+    )
+    assert "--setup-command exited with 3" in capsys.readouterr().err

@@ -84,6 +84,7 @@ class GateResult:
     out: Path
     checks: list[CheckVerdict]
     baseline: str | None = None
+    model: str | None = None  # the model every check used (--model, else the config's), when one
 
     @property
     def passed(self) -> bool:
@@ -95,6 +96,7 @@ class GateResult:
             "config": self.config,
             "out": str(self.out),
             "baseline": self.baseline,
+            "model": self.model,
             "checks": [check.to_dict() for check in self.checks],
         }
 
@@ -218,7 +220,8 @@ async def run_gate(loaded: LoadedConfig, settings: GateSettings, baseline_path: 
             run, check, loaded.check_line(index), None if baseline is None else baseline.get(check.name, {})
         )
         verdicts.append(verdict)
-    result = GateResult(str(loaded.path), settings.out, verdicts, baseline_path)
+    model = settings.model or loaded.resolve_model(loaded.config.model)
+    result = GateResult(str(loaded.path), settings.out, verdicts, baseline_path, model)
     (settings.out / GATE_FILE).write_text(
         json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )
