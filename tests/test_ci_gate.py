@@ -325,3 +325,29 @@ def test_bad_baseline_and_missing_problem_files_are_usage_errors(
         == 2
     )
     assert "'nothing/*.md' matches no file" in capsys.readouterr().err
+
+
+def test_an_expect_that_cannot_be_evaluated_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = run_config(tmp_path, 1, 1)
+    config.write_text(config.read_text().replace("outputs.verdict == 'AC'", "outputs.nothing.deeper > 1"))
+    model = script(tmp_path / "model.yaml", [GOOD_SUM])
+    junit = tmp_path / "junit.xml"
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+        ]
+    )
+    assert code == 1
+    case = next(c for c in next(iter(JUnitXml.fromfile(str(junit)))) if c.classname == "flaky")
+    assert case.result[0].message.startswith("error: expect: undefined name")

@@ -344,7 +344,7 @@ def _eval_unit(record: dict[str, Any], index: int, metric: str, bar: Any) -> Uni
 # --- run ---------------------------------------------------------------------------------------------
 async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, run: CheckRun) -> None:
     from alphaflow.engine import RunContext, load_flow, run_flow
-    from alphaflow.engine.templating import TemplateCache
+    from alphaflow.engine.templating import TemplateCache, TemplateError
     from alphaflow.models import build_router
     from alphaflow.sandbox import open_sandbox
     from alphaflow.trace import Trace
@@ -382,9 +382,11 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
                 try:
                     result = await run_flow(flow, inputs=inputs, context=context)
                     record["outputs"] = result.outputs
-                    value = templates.evaluate(check.expect, {"outputs": result.outputs, "inputs": inputs})
-                    record["passed"] = bool(value)
                     record["seconds"] = result.duration_s
+                    scope = {"outputs": result.outputs, "inputs": inputs}
+                    record["passed"] = bool(templates.evaluate(check.expect, scope))
+                except TemplateError as error:  # e.g. an output the flow does not have
+                    record["error"] = f"expect: {error}"
                 except UserError as error:
                     record["error"] = str(error).splitlines()[0]
                     if error.exit_code == 3:  # the budget: stop the check, keep what finished
