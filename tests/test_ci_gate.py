@@ -351,3 +351,43 @@ def test_an_expect_that_cannot_be_evaluated_fails_the_check(
     assert code == 1
     case = next(c for c in next(iter(JUnitXml.fromfile(str(junit)))) if c.classname == "flaky")
     assert case.result[0].message.startswith("error: expect: undefined name")
+
+
+def test_pairwise_and_reference_evals_report_win_rate_and_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judge = ROOT / "examples" / "judge"
+    config = tmp_path / "evals.yaml"
+    config.write_text(
+        f"model: scripted:{judge / 'dry_eval.yaml'}\n"
+        "checks:\n"
+        f"  - {{name: pw, kind: eval, eval: pairwise, data: {judge / 'pairwise.jsonl'}, repeat: 2,\n"
+        "      require: ['win_rate >= 0.5', 'failed_items <= 0']}\n"
+        f"  - {{name: ref, kind: eval, eval: reference, data: {judge / 'reference.jsonl'},\n"
+        "      require: ['accuracy >= 0.6']}\n",
+        encoding="utf-8",
+    )
+    junit = tmp_path / "junit.xml"
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+            "--json",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 1
+    pairwise, reference = result["checks"]
+    assert pairwise["status"] == "failed" and pairwise["held_repeats"] == 0
+    assert 0 <= pairwise["metrics"]["win_rate"] < 0.5 and pairwise["metrics"]["failed_items"] == 0
+    assert reference["status"] == "passed" and reference["metrics"]["accuracy"] == 0.75
+    suites = {suite.name: suite for suite in JUnitXml.fromfile(str(junit))}
+    q2 = next(case for case in suites["ref"] if case.name == "q2")
+    assert q2.result[0].message == "incorrect"
+    assert len([case for case in suites["pw"] if case.classname == "pw"]) == 2 * 3  # items x repeats

@@ -333,9 +333,16 @@ def _eval_unit(record: dict[str, Any], index: int, metric: str, bar: Any) -> Uni
         return UnitOutcome(
             str(record["id"]), index, False, "no readable judgement", json.dumps(record["judges"])[:2000]
         )
-    label = {"mean_score": "score", "win_rate": "B win share", "accuracy": "correct"}.get(metric, metric)
     passed = bar.holds(value) if bar is not None else True
-    message = f"{label} {value:.3g}" + ("" if passed or bar is None else f" (needs {bar.op} {bar.bound:g})")
+    if metric == "win_rate":  # the mean of the judges' B shares: 1 B wins, 0 A wins, between: split or tie
+        verdict = {1.0: "B wins", 0.0: "A wins", 0.5: "tie"}.get(value, f"B win share {value:.3g}")
+        message = f"{verdict} (the judged response is B)"
+    elif metric == "accuracy":
+        message = {1.0: "correct", 0.0: "incorrect"}.get(
+            value, f"judged correct by {value:.0%} of the judges"
+        )
+    else:
+        message = f"score {value:.3g}" + ("" if passed or bar is None else f" (needs {bar.op} {bar.bound:g})")
     return UnitOutcome(
         str(record["id"]), index, passed, message, json.dumps(record["judges"], default=str)[:2000]
     )

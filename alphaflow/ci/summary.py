@@ -93,7 +93,8 @@ def render_summary(result: GateResult, *, report_url: str | None = None, run_url
         if failing:
             lines.append(f"<details><summary>{verdict.run.name}: {len(failing)} failing unit(s)</summary>\n")
             for unit in failing[:MAX_FAILING_UNITS]:
-                lines.append(f"- `{_cell(unit.name)}`: {_cell(unit.message)}")
+                run = f" (repeat {unit.repetition + 1})" if verdict.repeat > 1 else ""
+                lines.append(f"- `{_cell(unit.name)}`{run}: {_cell(unit.message)}")
             if len(failing) > MAX_FAILING_UNITS:
                 lines.append(f"- ... and {len(failing) - MAX_FAILING_UNITS} more (see the JUnit file)")
             lines.append("\n</details>\n")
