@@ -391,3 +391,52 @@ def test_pairwise_and_reference_evals_report_win_rate_and_accuracy(
     q2 = next(case for case in suites["ref"] if case.name == "q2")
     assert q2.result[0].message == "incorrect"
     assert len([case for case in suites["pw"] if case.classname == "pw"]) == 2 * 3  # items x repeats
+
+
+@pytest.mark.slow
+def test_a_killed_gate_keeps_finished_units_and_resumes(tmp_path: Path) -> None:
+    """A cancelled CI job: SIGTERM (SIGINT takes the same path through KeyboardInterrupt)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    config = bench_config(tmp_path, ["pass@1 >= 0.5"], samples=3)
+    config.write_text(config.read_text().replace("sandbox: local\n", "sandbox: local\nconcurrency: 1\n"))
+    slow = tmp_path / "slow.yaml"
+    rules = [
+        {"step": "code", "contains": "print A + B", "response": GOOD_SUM, "latency_s": 0.7},
+        {"step": "code", "response": REVERSE, "latency_s": 0.7},
+    ]
+    slow.write_text(yaml.safe_dump({"rules": rules}))
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "alphaflow",
+        "ci",
+        "gate",
+        "--config",
+        str(config),
+        "--model",
+        f"scripted:{slow}",
+        "--out",
+        str(out),
+    ]
+    results = out / "checks" / "slice" / "bench" / "results.jsonl"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "--resume" in err
+    finished = results.read_text().splitlines()
+    assert 2 <= len(finished) < 6
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = results.read_text().splitlines()
+    assert len(lines) == 6 and lines[: len(finished)] == finished

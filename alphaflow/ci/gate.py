@@ -7,8 +7,10 @@ required metric fell more than ``max_drop`` below the baseline run's value. The 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,10 +211,21 @@ def fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _cancel_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job) cancels the gate like Ctrl-C: finished units stay on disk."""
+    task = asyncio.current_task()
+    try:
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signal support
+        pass
+
+
 async def run_gate(loaded: LoadedConfig, settings: GateSettings, baseline_path: str | None) -> GateResult:
     """Run every check in order; write ``OUT/gate.json``. Raises only for usage/config errors."""
     baseline = load_baseline(baseline_path) if baseline_path else None
     settings.out.mkdir(parents=True, exist_ok=True)
+    _cancel_on_sigterm()
     verdicts: list[CheckVerdict] = []
     for index, check in enumerate(loaded.config.checks):
         run = await run_check(check, loaded, settings)
