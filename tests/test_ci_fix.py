@@ -326,3 +326,68 @@ def test_the_setup_command_prepares_the_copy_without_secrets(
         == 2
     )
     assert "--setup-command exited with 3" in capsys.readouterr().err
+
+
+PYTEST_STYLE = """from stats import mean, spread
+
+
+def test_mean():
+    assert mean([2, 4, 6]) == 4
+
+
+def test_mean_single():
+    assert mean([5]) == 5
+
+
+def test_spread():
+    assert spread([3, 9, 1]) == 8
+"""
+
+
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_failing_pytest_test_gets_a_verified_patch(
+    tmp_path: Path, sandbox: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest is not in the sandbox image: the set-up step puts it into the copy (here from this
+    environment, offline; in CI `pip install --target .deps pytest`), the test command finds it there."""
+    import pytest as pytest_module
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(DEMO / "stats.py", repo / "stats.py")
+    (repo / "test_stats.py").write_text(PYTEST_STYLE)
+    site = Path(pytest_module.__file__).parent.parent
+    packages = [
+        name
+        for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py")
+        if (site / name).exists()
+    ]
+    setup = "mkdir -p .deps && cp -r " + " ".join(str(site / name) for name in packages) + " .deps/"
+    code = main(
+        [
+            "ci",
+            "fix",
+            "--repo",
+            str(repo),
+            "--sandbox",
+            sandbox,
+            "--model",
+            MODEL,
+            "--out",
+            str(tmp_path / "out"),
+            "--setup-command",
+            setup,
+            "--json",
+            "--test-command",
+            "PYTHONPATH=.deps python3 -m pytest -rA -q -p no:cacheprovider",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0, result
+    assert result["baseline"]["failed"] == ["test_stats.py::test_mean", "test_stats.py::test_mean_single"]
+    assert result["final"]["passed"] == [
+        "test_stats.py::test_mean",
+        "test_stats.py::test_mean_single",
+        "test_stats.py::test_spread",
+    ]
+    assert "+    return sum(values) / len(values)" in (tmp_path / "out" / "fix.patch").read_text()
