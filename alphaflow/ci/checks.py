@@ -33,7 +33,8 @@ class GateSettings:
     concurrency: int = 4  # units (or items) in flight
     router: dict[str, Any] = field(default_factory=dict)  # alphaflow.models.cli.router_options(args)
     resume: bool = False
-    quiet: bool = True
+    quiet: bool = True  # no progress bars
+    announce: bool = False  # one line on stderr as each check starts and ends (CI logs)
 
 
 @dataclass

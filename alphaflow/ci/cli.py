@@ -142,6 +142,7 @@ def gate_command(args: argparse.Namespace) -> int:
         router=router_options(args),
         resume=args.resume,
         quiet=args.json or not sys.stderr.isatty(),
+        announce=not args.json,
     )
     if args.baseline:  # a bad baseline is a usage error before any model call
         from alphaflow.ci.gate import load_baseline

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,8 @@ async def run_gate(loaded: LoadedConfig, settings: GateSettings, baseline_path: 
     _cancel_on_sigterm()
     verdicts: list[CheckVerdict] = []
     for index, check in enumerate(loaded.config.checks):
+        if settings.announce:
+            print(f"alphaflow ci: check {check.name} ({check.kind}) ...", file=sys.stderr, flush=True)
         run = await run_check(check, loaded, settings)
         verdict = judge_check(
             run, check, loaded.check_line(index), None if baseline is None else baseline.get(check.name, {})
