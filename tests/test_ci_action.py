@@ -160,6 +160,7 @@ def test_gate_mode_comments_once_and_fails_the_job_on_a_threshold(actions_env) -
     assert (workdir / "alphaflow-ci-results" / "junit.xml").is_file()
     [comment] = fake.comments[12]
     assert comment["body"].startswith(DEFAULT_MARKER) and "✅ all 1 checks hold" in comment["body"]
+    assert "[this run](https://github.example/octo/demo/actions/runs/4242)" in comment["body"]
 
     # the next push breaks the threshold: the same comment is updated, and the job fails
     shutil.rmtree(workdir / "alphaflow-ci-results")
@@ -212,13 +213,14 @@ def test_fix_mode_without_a_test_command_is_a_usage_error(actions_env) -> None:
     assert 12 not in fake.comments  # fix mode never comments: its job has no write token
 
 
-@pytest.mark.docker
-def test_fix_mode_uploads_a_verified_patch_and_never_comments(actions_env) -> None:
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_fix_mode_uploads_a_verified_patch_and_never_comments(actions_env, sandbox: str) -> None:
     workdir, env, fake, _ = actions_env
     shutil.copytree(ROOT / "examples" / "ci" / "buggy_repo", workdir, dirs_exist_ok=True)
     inputs = {
         "install": "false",
         "mode": "fix",
+        "sandbox": sandbox,
         "github-token": "",  # the job that runs the model holds no write token
         "test-command": "python3 -m unittest -v",
         "model": f"scripted:{ROOT / 'examples' / 'ci' / 'fix_model.yaml'}",

@@ -254,3 +254,140 @@ def test_new_files_and_edits_make_a_git_apply_able_diff(tmp_path: Path) -> None:
     assert (copy / "a.py").read_text() == "x = 1\ny = 3\n" and (
         copy / "pkg" / "new.py"
     ).read_text() == "z = 0"
+
+
+def test_the_setup_command_prepares_the_copy_without_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", SECRET)
+    repo = tmp_path / "needs_deps"
+    repo.mkdir()
+    (repo / "test_dep.py").write_text(
+        "import unittest\n\nimport helper\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_helper(self):\n        self.assertEqual(helper.VALUE, 0)\n"
+    )
+    # what `pip install --target .deps ...` would do, plus a record of what the set-up command saw
+    setup = "mkdir -p .deps && echo 'VALUE = 0' > .deps/helper.py && env > .deps/seen_env.txt"
+    code = main(
+        [
+            "ci",
+            "fix",
+            "--repo",
+            str(repo),
+            "--sandbox",
+            "local",
+            "--out",
+            str(tmp_path / "out"),
+            "--setup-command",
+            setup,
+            "--test-command",
+            "PYTHONPATH=.deps python3 -m unittest -v",
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    assert "nothing to fix" in capsys.readouterr().out
+    assert not (repo / ".deps").exists()  # it ran in the copy
+    assert (
+        main(
+            [
+                "ci",
+                "fix",
+                "--repo",
+                str(repo),
+                "--sandbox",
+                "local",
+                "--test-command",
+                "true",
+                "--setup-command",
+                "env | grep -q do-not-leak && exit 7 || exit 0",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "ci",
+                "fix",
+                "--repo",
+                str(repo),
+                "--sandbox",
+                "local",
+                "--test-command",
+                "true",
+                "--setup-command",
+                "exit 3",
+                "--out",
+                str(tmp_path / "o3"),
+            ]
+        )
+        == 2
+    )
+    assert "--setup-command exited with 3" in capsys.readouterr().err
+
+
+PYTEST_STYLE = """from stats import mean, spread
+
+
+def test_mean():
+    assert mean([2, 4, 6]) == 4
+
+
+def test_mean_single():
+    assert mean([5]) == 5
+
+
+def test_spread():
+    assert spread([3, 9, 1]) == 8
+"""
+
+
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_failing_pytest_test_gets_a_verified_patch(
+    tmp_path: Path, sandbox: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest is not in the sandbox image: the set-up step puts it into the copy (here from this
+    environment, offline; in CI `pip install --target .deps pytest`), the test command finds it there."""
+    import pytest as pytest_module
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(DEMO / "stats.py", repo / "stats.py")
+    (repo / "test_stats.py").write_text(PYTEST_STYLE)
+    site = Path(pytest_module.__file__).parent.parent
+    packages = [
+        name
+        for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py")
+        if (site / name).exists()
+    ]
+    setup = "mkdir -p .deps && cp -r " + " ".join(str(site / name) for name in packages) + " .deps/"
+    code = main(
+        [
+            "ci",
+            "fix",
+            "--repo",
+            str(repo),
+            "--sandbox",
+            sandbox,
+            "--model",
+            MODEL,
+            "--out",
+            str(tmp_path / "out"),
+            "--setup-command",
+            setup,
+            "--json",
+            "--test-command",
+            "PYTHONPATH=.deps python3 -m pytest -rA -q -p no:cacheprovider",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0, result
+    assert result["baseline"]["failed"] == ["test_stats.py::test_mean", "test_stats.py::test_mean_single"]
+    assert result["final"]["passed"] == [
+        "test_stats.py::test_mean",
+        "test_stats.py::test_mean_single",
+        "test_stats.py::test_spread",
+    ]
+    assert "+    return sum(values) / len(values)" in (tmp_path / "out" / "fix.patch").read_text()

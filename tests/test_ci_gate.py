@@ -325,3 +325,118 @@ def test_bad_baseline_and_missing_problem_files_are_usage_errors(
         == 2
     )
     assert "'nothing/*.md' matches no file" in capsys.readouterr().err
+
+
+def test_an_expect_that_cannot_be_evaluated_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = run_config(tmp_path, 1, 1)
+    config.write_text(config.read_text().replace("outputs.verdict == 'AC'", "outputs.nothing.deeper > 1"))
+    model = script(tmp_path / "model.yaml", [GOOD_SUM])
+    junit = tmp_path / "junit.xml"
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+        ]
+    )
+    assert code == 1
+    case = next(c for c in next(iter(JUnitXml.fromfile(str(junit)))) if c.classname == "flaky")
+    assert case.result[0].message.startswith("error: expect: undefined name")
+
+
+def test_pairwise_and_reference_evals_report_win_rate_and_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judge = ROOT / "examples" / "judge"
+    config = tmp_path / "evals.yaml"
+    config.write_text(
+        f"model: scripted:{judge / 'dry_eval.yaml'}\n"
+        "checks:\n"
+        f"  - {{name: pw, kind: eval, eval: pairwise, data: {judge / 'pairwise.jsonl'}, repeat: 2,\n"
+        "      require: ['win_rate >= 0.5', 'failed_items <= 0']}\n"
+        f"  - {{name: ref, kind: eval, eval: reference, data: {judge / 'reference.jsonl'},\n"
+        "      require: ['accuracy >= 0.6']}\n",
+        encoding="utf-8",
+    )
+    junit = tmp_path / "junit.xml"
+    code = main(
+        [
+            "ci",
+            "gate",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+            "--json",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 1
+    pairwise, reference = result["checks"]
+    assert pairwise["status"] == "failed" and pairwise["held_repeats"] == 0
+    assert 0 <= pairwise["metrics"]["win_rate"] < 0.5 and pairwise["metrics"]["failed_items"] == 0
+    assert reference["status"] == "passed" and reference["metrics"]["accuracy"] == 0.75
+    suites = {suite.name: suite for suite in JUnitXml.fromfile(str(junit))}
+    q2 = next(case for case in suites["ref"] if case.name == "q2")
+    assert q2.result[0].message == "incorrect"
+    assert len([case for case in suites["pw"] if case.classname == "pw"]) == 2 * 3  # items x repeats
+
+
+@pytest.mark.slow
+def test_a_killed_gate_keeps_finished_units_and_resumes(tmp_path: Path) -> None:
+    """A cancelled CI job: SIGTERM (SIGINT takes the same path through KeyboardInterrupt)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    config = bench_config(tmp_path, ["pass@1 >= 0.5"], samples=3)
+    config.write_text(config.read_text().replace("sandbox: local\n", "sandbox: local\nconcurrency: 1\n"))
+    slow = tmp_path / "slow.yaml"
+    rules = [
+        {"step": "code", "contains": "print A + B", "response": GOOD_SUM, "latency_s": 0.7},
+        {"step": "code", "response": REVERSE, "latency_s": 0.7},
+    ]
+    slow.write_text(yaml.safe_dump({"rules": rules}))
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "alphaflow",
+        "ci",
+        "gate",
+        "--config",
+        str(config),
+        "--model",
+        f"scripted:{slow}",
+        "--out",
+        str(out),
+    ]
+    results = out / "checks" / "slice" / "bench" / "results.jsonl"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "--resume" in err
+    finished = results.read_text().splitlines()
+    assert 2 <= len(finished) < 6
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = results.read_text().splitlines()
+    assert len(lines) == 6 and lines[: len(finished)] == finished

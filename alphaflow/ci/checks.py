@@ -33,7 +33,8 @@ class GateSettings:
     concurrency: int = 4  # units (or items) in flight
     router: dict[str, Any] = field(default_factory=dict)  # alphaflow.models.cli.router_options(args)
     resume: bool = False
-    quiet: bool = True
+    quiet: bool = True  # no progress bars
+    announce: bool = False  # one line on stderr as each check starts and ends (CI logs)
 
 
 @dataclass
@@ -333,9 +334,16 @@ def _eval_unit(record: dict[str, Any], index: int, metric: str, bar: Any) -> Uni
         return UnitOutcome(
             str(record["id"]), index, False, "no readable judgement", json.dumps(record["judges"])[:2000]
         )
-    label = {"mean_score": "score", "win_rate": "B win share", "accuracy": "correct"}.get(metric, metric)
     passed = bar.holds(value) if bar is not None else True
-    message = f"{label} {value:.3g}" + ("" if passed or bar is None else f" (needs {bar.op} {bar.bound:g})")
+    if metric == "win_rate":  # the mean of the judges' B shares: 1 B wins, 0 A wins, between: split or tie
+        verdict = {1.0: "B wins", 0.0: "A wins", 0.5: "tie"}.get(value, f"B win share {value:.3g}")
+        message = f"{verdict} (the judged response is B)"
+    elif metric == "accuracy":
+        message = {1.0: "correct", 0.0: "incorrect"}.get(
+            value, f"judged correct by {value:.0%} of the judges"
+        )
+    else:
+        message = f"score {value:.3g}" + ("" if passed or bar is None else f" (needs {bar.op} {bar.bound:g})")
     return UnitOutcome(
         str(record["id"]), index, passed, message, json.dumps(record["judges"], default=str)[:2000]
     )
@@ -344,7 +352,7 @@ def _eval_unit(record: dict[str, Any], index: int, metric: str, bar: Any) -> Uni
 # --- run ---------------------------------------------------------------------------------------------
 async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, run: CheckRun) -> None:
     from alphaflow.engine import RunContext, load_flow, run_flow
-    from alphaflow.engine.templating import TemplateCache
+    from alphaflow.engine.templating import TemplateCache, TemplateError
     from alphaflow.models import build_router
     from alphaflow.sandbox import open_sandbox
     from alphaflow.trace import Trace
@@ -382,9 +390,11 @@ async def _run(check: RunCheck, loaded: LoadedConfig, settings: GateSettings, ru
                 try:
                     result = await run_flow(flow, inputs=inputs, context=context)
                     record["outputs"] = result.outputs
-                    value = templates.evaluate(check.expect, {"outputs": result.outputs, "inputs": inputs})
-                    record["passed"] = bool(value)
                     record["seconds"] = result.duration_s
+                    scope = {"outputs": result.outputs, "inputs": inputs}
+                    record["passed"] = bool(templates.evaluate(check.expect, scope))
+                except TemplateError as error:  # e.g. an output the flow does not have
+                    record["error"] = f"expect: {error}"
                 except UserError as error:
                     record["error"] = str(error).splitlines()[0]
                     if error.exit_code == 3:  # the budget: stop the check, keep what finished

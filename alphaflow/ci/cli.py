@@ -142,6 +142,7 @@ def gate_command(args: argparse.Namespace) -> int:
         router=router_options(args),
         resume=args.resume,
         quiet=args.json or not sys.stderr.isatty(),
+        announce=not args.json,
     )
     if args.baseline:  # a bad baseline is a usage error before any model call
         from alphaflow.ci.gate import load_baseline
@@ -166,7 +167,7 @@ def publish(result, loaded, args: argparse.Namespace) -> int:
     from alphaflow.ci.summary import render_summary, write_summary
 
     junit = write_junit(result, args.junit or result.out / "junit.xml")
-    text = render_summary(result, report_url=args.report_url)
+    text = render_summary(result, report_url=args.report_url, run_url=github.run_url())
     write_summary(text, result.out, args.summary)
     stream = sys.stderr if args.json else sys.stdout
     lines = []

@@ -7,8 +7,11 @@ required metric fell more than ``max_drop`` below the baseline run's value. The 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,7 @@ class GateResult:
     out: Path
     checks: list[CheckVerdict]
     baseline: str | None = None
+    model: str | None = None  # the model every check used (--model, else the config's), when one
 
     @property
     def passed(self) -> bool:
@@ -95,6 +99,7 @@ class GateResult:
             "config": self.config,
             "out": str(self.out),
             "baseline": self.baseline,
+            "model": self.model,
             "checks": [check.to_dict() for check in self.checks],
         }
 
@@ -207,18 +212,32 @@ def fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _cancel_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job) cancels the gate like Ctrl-C: finished units stay on disk."""
+    task = asyncio.current_task()
+    try:
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signal support
+        pass
+
+
 async def run_gate(loaded: LoadedConfig, settings: GateSettings, baseline_path: str | None) -> GateResult:
     """Run every check in order; write ``OUT/gate.json``. Raises only for usage/config errors."""
     baseline = load_baseline(baseline_path) if baseline_path else None
     settings.out.mkdir(parents=True, exist_ok=True)
+    _cancel_on_sigterm()
     verdicts: list[CheckVerdict] = []
     for index, check in enumerate(loaded.config.checks):
+        if settings.announce:
+            print(f"alphaflow ci: check {check.name} ({check.kind}) ...", file=sys.stderr, flush=True)
         run = await run_check(check, loaded, settings)
         verdict = judge_check(
             run, check, loaded.check_line(index), None if baseline is None else baseline.get(check.name, {})
         )
         verdicts.append(verdict)
-    result = GateResult(str(loaded.path), settings.out, verdicts, baseline_path)
+    model = settings.model or loaded.resolve_model(loaded.config.model)
+    result = GateResult(str(loaded.path), settings.out, verdicts, baseline_path, model)
     (settings.out / GATE_FILE).write_text(
         json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )

@@ -30,15 +30,24 @@ def _link(path: str, out: Path, base_url: str | None) -> str:
     return f"`{relative.as_posix()}`"
 
 
-def render_summary(result: GateResult, *, report_url: str | None = None) -> str:
-    """The Markdown text: a headline, the table of checks, reasons, failing units and report links."""
+def render_summary(result: GateResult, *, report_url: str | None = None, run_url: str | None = None) -> str:
+    """The Markdown text: a headline, the table of checks, reasons, failing units and report links.
+
+    ``report_url`` is where the gate's parent folder is published (reports become links); ``run_url``
+    is the CI run whose artifacts hold them (GitHub Actions: the workflow run page).
+    """
     failed = [c for c in result.checks if not c.passed]
     headline = (
         f"## alphaflow ci gate: ✅ all {len(result.checks)} checks hold"
         if not failed
         else f"## alphaflow ci gate: ❌ {len(failed)} of {len(result.checks)} checks fail"
     )
-    lines = [headline, ""]
+    facts = [f"config `{Path(result.config).name}`"]
+    if result.model:
+        facts.append(f"model `{result.model}`")
+    if result.baseline:
+        facts.append(f"baseline `{Path(result.baseline).name}`")
+    lines = [headline, "", " · ".join(facts), ""]
     lines += [
         "| check | metric | requirement | value | baseline | status |",
         "|---|---|---|---|---|---|",
@@ -84,7 +93,8 @@ def render_summary(result: GateResult, *, report_url: str | None = None) -> str:
         if failing:
             lines.append(f"<details><summary>{verdict.run.name}: {len(failing)} failing unit(s)</summary>\n")
             for unit in failing[:MAX_FAILING_UNITS]:
-                lines.append(f"- `{_cell(unit.name)}`: {_cell(unit.message)}")
+                run = f" (repeat {unit.repetition + 1})" if verdict.repeat > 1 else ""
+                lines.append(f"- `{_cell(unit.name)}`{run}: {_cell(unit.message)}")
             if len(failing) > MAX_FAILING_UNITS:
                 lines.append(f"- ... and {len(failing) - MAX_FAILING_UNITS} more (see the JUnit file)")
             lines.append("\n</details>\n")
@@ -93,6 +103,9 @@ def render_summary(result: GateResult, *, report_url: str | None = None) -> str:
         lines.append(
             "Reports: " + ", ".join(f"{name} {_link(path, result.out, report_url)}" for name, path in reports)
         )
+        lines.append("")
+    if run_url:
+        lines.append(f"JUnit, reports and traces: the artifacts of [this run]({run_url}).")
         lines.append("")
     return "\n".join(lines)
 

@@ -201,18 +201,20 @@ async def run_tests(workspace: dict[str, Any], overrides: dict[str, str] | None 
     data = archive(copy, dict(overrides or {}))
     timeout_s = float(workspace.get("timeout_s") or 300)
     backend = workspace.get("sandbox", "docker")
-    async with open_sandbox(
-        backend=backend, pool_size=1, image=workspace.get("image"), warn=False
-    ) as sandbox:
+    # Not entered with `async with`: starting would warm a judging container (which needs the judge
+    # runner in the image); commands need only the workspace container, so --image may be any image.
+    sandbox = open_sandbox(backend=backend, pool_size=1, image=workspace.get("image"), warn=False)
+    try:
         unpack = await sandbox.run(
             ["sh", "-c", "rm -rf repo && mkdir repo && tar -x -C repo"], stdin=data, timeout_s=120
         )
         if unpack.exit_code != 0:
             why = unpack.stderr.decode("utf-8", errors="replace").strip()[-300:]
             raise UserError(f"could not copy the repository into the sandbox: {why}")
-        result = await sandbox.run(
-            ["sh", "-c", f"cd repo && {workspace['test_command']}"], timeout_s=timeout_s
-        )
+        command = ["sh", "-c", f"cd repo && {workspace['test_command']}"]
+        result = await sandbox.run(command, timeout_s=timeout_s)
+    finally:
+        await sandbox.close()
     output = (result.stdout + b"\n" + result.stderr).decode("utf-8", errors="replace")
     tests = parse_tests(output)
     command = f"`{workspace['test_command']}`"
