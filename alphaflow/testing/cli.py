@@ -100,6 +100,11 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A call answered just before Ctrl-C may still be finishing its bookkeeping: give it a moment
+        # so its log line is not lost.
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and any(not (c.status or c.fault) for c in server.calls()[shown:]):
+            time.sleep(0.05)
         log_new_calls()
         server.stop()
     return 0
