@@ -186,7 +186,10 @@ class _Run:
                     factory: Callable[[], Any] = open_sandbox
                 else:
                     factory = self.context.sandbox_factory
-                self._sandbox = await self._exit_stack.enter_async_context(factory())
+                # opening pings the Docker engine and inspects the image (blocking, up to seconds):
+                # off the event loop, so running model calls and steps keep going
+                opened = await asyncio.to_thread(factory)
+                self._sandbox = await self._exit_stack.enter_async_context(opened)
         return self._sandbox
 
     # -- flows and step lists ------------------------------------------------------------------

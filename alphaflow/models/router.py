@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,15 @@ from alphaflow.models.types import Backend, BackendResult, Completion, Completio
 from alphaflow.trace import Trace
 
 DUMMY_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers (vLLM, llama.cpp) accept any key
+
+
+# Where a model name goes: "PREFIX/rest" is served by the backend this table builds for PREFIX (once per
+# router, on first use; the backend gets "rest" as the target's backend_model). Every other model goes to
+# litellm (`scripted:` models and, with --openai-direct, OpenAI-compatible endpoints to the OpenAI SDK).
+# A new backend (an in-process HF model, a reward model, ...) adds one line here: "prefix": factory,
+# where the factory imports its heavy libraries itself and returns an object with
+# `async generate(request, target, *, n, timeout_s) -> BackendResult` (see types.Backend).
+BACKEND_FACTORIES: dict[str, Callable[[], Backend]] = {}
 
 
 @dataclass
@@ -173,8 +182,10 @@ class ModelRouter:
                     target = replace(target, backend=openai_backend.NAME)
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
-            elif model.split("/", 1)[0] in self._backends:
+            elif "/" in model and model.split("/", 1)[0] in {*self._backends, *BACKEND_FACTORIES}:
                 prefix = model.split("/", 1)[0]
+                if prefix not in self._backends:
+                    self._backends[prefix] = BACKEND_FACTORIES[prefix]()
                 target = Target(name=model, backend_model=model.split("/", 1)[1], cache_identity=model,
                                 price_model=model, backend=prefix)
             else:
