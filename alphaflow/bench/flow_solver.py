@@ -51,6 +51,8 @@ class UnitTrace(Trace):
             fields.setdefault("unit", usage.key)
             if event == "model_call" and not fields.get("error"):
                 usage.add_call(fields)
+            elif event == "model_call" and fields.get("completed_samples"):
+                usage.add_call(fields)  # a failed call whose served requests were billed: count them
         super().write(event, **fields)
 
 

@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=list_command)
     show = flows_sub.add_parser("show", help="a flow's step graph")
     show.add_argument("flow", metavar="NAME_OR_PATH")
+    show.add_argument("--functions", action="append", default=[], metavar="MODULE", help=FUNCTIONS_HELP)
     show.set_defaults(func=show_command)
 
     trace = subparsers.add_parser("trace", help="read a run trace")
@@ -112,7 +113,7 @@ def show_command(args: argparse.Namespace) -> int:
     from alphaflow.engine.loader import load_flow
     from alphaflow.engine.show import flow_tree
 
-    Console().print(flow_tree(load_flow(args.flow)))
+    Console().print(flow_tree(load_flow(args.flow, functions=args.functions)))
     return 0
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from alphaflow.engine import spec as S
@@ -465,8 +466,7 @@ class _Run:
             attempt=attempt,
             **params,
         )
-        completion = await self.context.router.complete(request)
-        self._account(completion)
+        completion = await self._complete(request)
         texts = list(completion.texts)
         if self.detailed:
             info["response"] = texts
@@ -518,10 +518,22 @@ class _Run:
                 self.trace.write("step_reask", path=path, attempt=attempt + 1, error=str(error))
                 reask = replace(asked[0], messages=list(history), logprobs=False)
                 asked.append(reask)
-                completion = await self.context.router.complete(reask)
-                self._account(completion)
+                completion = await self._complete(reask)
                 text = completion.texts[0]
         raise AssertionError("unreachable")
+
+    async def _complete(self, request: Any) -> Any:
+        """One model call, counted in the run's totals; a failed call whose served requests were billed
+        (the router attaches their ``usage`` to the error) is counted too."""
+        try:
+            completion = await self.context.router.complete(request)
+        except Exception as error:
+            served = getattr(error, "usage", None)
+            if isinstance(served, dict) and (served.get("prompt_tokens") or served.get("completion_tokens")):
+                self._account(SimpleNamespace(**served, cached=False))
+            raise
+        self._account(completion)
+        return completion
 
     def _account(self, completion: Any) -> None:
         self.calls += 1

@@ -129,6 +129,7 @@ class ModelRouter:
             if failures:
                 # the siblings that succeeded are kept: cached and counted above, never forgotten
                 error = next((f for f in failures if not isinstance(f, asyncio.CancelledError)), failures[0])
+                error.usage = _part_usage(parts)  # type: ignore[attr-defined]  # what the served ones cost
                 self.usage.errors += 1
                 self.trace.write("model_call", **event, error=str(error), error_type=type(error).__name__,
                                  attempts=sum(getattr(f, "attempts", 0) or 0 for f in failures)
