@@ -353,7 +353,8 @@ def test_router_options_from_the_command_line():
     add_router_options(parser)
     args = parser.parse_args(["--fallback", "openai/b", "--fallback", "openai/c", "--rpm", "30",
                               "--price", "ollama/llama3=0,0", "--price", "openai/x=0.5,1.5",
-                              "--api-base", "http://127.0.0.1:9/v1", "--no-cache", "--model-concurrency", "3"])
+                              "--api-base", "http://127.0.0.1:9/v1", "--no-cache",
+                              "--model-concurrency", "3"])
     options = router_options(args)
     assert options["fallbacks"] == ["openai/b", "openai/c"] and options["rpm"] == 30.0
     assert options["prices"] == {"ollama/llama3": (0.0, 0.0), "openai/x": (0.5, 1.5)}
