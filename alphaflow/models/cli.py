@@ -104,8 +104,7 @@ def add_router_options(parser: argparse.ArgumentParser, *, model_concurrency_def
     group.add_argument("--timeout", type=_positive_float, default=120.0, metavar="S",
                        help="seconds per request (default 120)")
     group.add_argument("--no-cache", action="store_true",
-                       help="do not read or write the response cache ($ALPHAFLOW_CACHE, default "
-                            "~/.cache/alphaflow/llm.sqlite)")
+                       help="do not read or write the model response cache (see `alphaflow cache`)")
     group.add_argument("--openai-direct", action=argparse.BooleanOptionalAction, default=None,
                        help="send openai/ and hosted_vllm/ models behind --api-base through the OpenAI SDK "
                             "instead of litellm: less CPU per call (scripted: models use it unless "
