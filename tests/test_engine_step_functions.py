@@ -131,8 +131,9 @@ def test_functions_flag_and_header_from_the_cli(tmp_path):
         """)
     refused = cli("flows", "validate", str(flow), cwd=tmp_path)
     assert refused.returncode == 1 and "unknown step function 'words.count'" in refused.stdout
-    ok = cli("flows", "validate", "--functions", "wordsteps.py", str(flow), cwd=tmp_path)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for spec in ("wordsteps.py", "wordsteps"):  # a file, or a module name found in the working directory
+        ok = cli("flows", "validate", "--functions", spec, str(flow), cwd=tmp_path)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
     ran = cli("run", str(flow), "--functions", "./wordsteps.py", "-i", "text=a b c", "--json", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert '"outputs": {"n": 3}' in ran.stdout

@@ -352,15 +352,21 @@ def test_router_options_from_the_command_line():
     parser = argparse.ArgumentParser()
     add_router_options(parser)
     args = parser.parse_args(["--fallback", "openai/b", "--fallback", "openai/c", "--rpm", "30",
-                              "--price", "ollama/llama3=0,0", "--price", "openai/x=0.5,1.5"])
+                              "--price", "ollama/llama3=0,0", "--price", "openai/x=0.5,1.5",
+                              "--api-base", "http://127.0.0.1:9/v1", "--no-cache",
+                              "--model-concurrency", "3"])
     options = router_options(args)
     assert options["fallbacks"] == ["openai/b", "openai/c"] and options["rpm"] == 30.0
     assert options["prices"] == {"ollama/llama3": (0.0, 0.0), "openai/x": (0.5, 1.5)}
-    assert build_router("openai/x", api_base="http://127.0.0.1:9/v1", **options).retry.max_retries == 4
+    assert options["cache_path"] is None and options["concurrency"] == 3 and options["max_cost_usd"] is None
+    router = build_router("openai/x", **options)
+    assert router.retry.max_retries == 4 and router.api_base == "http://127.0.0.1:9/v1"
+    router.close()
     with pytest.raises(UserError, match="--price 'oops': expected MODEL=IN,OUT"):
         router_options(parser.parse_args(["--price", "oops"]))
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--concurrency", "0"])
+    for bad in (["--model-concurrency", "0"], ["--max-cost", "-1"], ["--rpm", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
 
 
 class LocalReverser:

@@ -81,3 +81,44 @@ def test_importing_the_model_layer_does_not_import_litellm():
             "alphaflow.cli.build_parser()\n"
             "assert 'litellm' not in sys.modules, 'litellm imported eagerly'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+async def test_a_locked_cache_file_does_not_block_the_event_loop(tmp_path, scripted_server):
+    """Another process holding the SQLite write lock makes a cache write wait (busy timeout), but the
+    wait happens in a worker thread: other coroutines keep running meanwhile (issue 10, item 10)."""
+    import asyncio
+    import sqlite3
+    import threading
+    import time
+
+    from alphaflow.models import CompletionRequest, build_router
+
+    server = scripted_server([{"response": "ok"}])
+    path = tmp_path / "busy.sqlite"
+    router = build_router("openai/scripted", api_base=server.base_url, cache_path=path)
+    warm_up = CompletionRequest(model=None, messages=[{"role": "user", "content": "warm up"}])
+    await router.complete(warm_up)  # imports the model client outside the measured part
+    blocker = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock, as a busy second process would
+    threading.Timer(1.0, lambda: blocker.execute("COMMIT")).start()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
+    request = CompletionRequest(model=None, messages=[{"role": "user", "content": "q"}])
+    completion = await router.complete(request)
+    waited = time.monotonic() - started
+    ticking.cancel()
+    router.close()
+    blocker.close()
+    assert completion.texts == ["ok"]
+    assert waited >= 0.9  # the write really waited for the lock ...
+    assert max(gaps) < 0.5  # ... and the event loop kept running meanwhile

@@ -84,9 +84,10 @@ async def test_a_failing_sibling_keeps_the_served_samples_cached_and_counted(mak
     # the first request to arrive is refused (400: not retried); its three siblings are served
     rule = Rule(response=lambda r: f"good {r.rule_call}", fault=Fault(status=400, times=1))
     router, server = make_router([rule], cache_path=tmp_path / "c.sqlite")
-    with pytest.raises(ModelCallError, match="400"):
+    with pytest.raises(ModelCallError, match="400") as caught:
         await router.complete(ask(4, temperature=1.0))
     assert len(server.calls()) == 4 and len(served(server)) == 3
+    assert caught.value.usage["prompt_tokens"] == 3  # the caller (engine, bench) counts them too
     assert router.usage.prompt_tokens == 3 and router.usage.completion_tokens == 3 * 2
     assert router.usage.cost_usd > 0 and router.usage.errors == 1
     # the served samples were cached: the rerun asks only for the refused one

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from alphaflow.errors import UserError
+from alphaflow.models.cli import add_router_options
 
 
 def register(subparsers: Any) -> None:
@@ -41,13 +41,10 @@ def _register_codecontests(commands: Any) -> None:
     )
     run.add_argument("--flow", default="direct", help="flow name or path, or 'gold' for reference solutions")
     run.add_argument("--model", help="model for the flow's llm steps (any litellm string, or scripted:FILE)")
-    run.add_argument("--api-base", help="OpenAI-compatible endpoint (vLLM, Ollama, the scripted server)")
     run.add_argument("--samples", type=int, default=1, metavar="K", help="independent runs per problem")
-    run.add_argument("--concurrency", type=int, default=4, metavar="C", help="units in flight at once")
     run.add_argument(
-        "--model-concurrency", type=int, metavar="N", help="model calls in flight (default max(8, C))"
+        "--concurrency", type=int, default=4, metavar="C", help="units (problem x sample) in flight at once"
     )
-    run.add_argument("--max-cost", type=float, metavar="USD", help="stop before a model call would exceed it")
     run.add_argument("--resume", action="store_true", help="continue RUN_DIR, skipping recorded units")
     run.add_argument("--retry-errors", action="store_true", help="with --resume: rerun units that errored")
     run.add_argument("--split", help="train | valid | test (HF dataset or dataset directory; default valid)")
@@ -61,11 +58,18 @@ def _register_codecontests(commands: Any) -> None:
     run.add_argument("--time-limit", type=float, metavar="S", help="override every problem's time limit")
     run.add_argument("--memory-limit", type=int, metavar="MB", help="override every problem's memory limit")
     run.add_argument("--cache", metavar="PATH", help="model cache (default RUN_DIR/model_cache.sqlite)")
-    run.add_argument("--no-cache", action="store_true", help="do not cache model calls")
     run.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a flow input (YAML value)"
+        "--set",
+        "--input",
+        "-i",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a flow input (a YAML value; @FILE reads YAML/JSON; repeatable)",
     )
     run.add_argument("--json", action="store_true", help="no progress bar; print one JSON summary line")
+    add_router_options(run, model_concurrency_default=None)  # --model-concurrency default: max(8, C)
     run.set_defaults(func=codecontests_command)
 
 
@@ -87,18 +91,20 @@ def _register_report(commands: Any) -> None:
 
 
 def parse_sets(values: list[str]) -> dict[str, Any]:
-    import yaml
+    """``--set KEY=VALUE`` values as YAML (the flow is loaded later, per solver): the one parser."""
+    from alphaflow.engine.inputs import parse_assignments
 
-    parsed: dict[str, Any] = {}
-    for item in values:
-        key, separator, raw = item.partition("=")
-        if not separator or not key.strip():
-            raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            parsed[key.strip()] = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            parsed[key.strip()] = raw
-    return parsed
+    return parse_assignments(values, None, flag="--set")
+
+
+def _router_extra(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared model flags bench does not handle itself (endpoint, budget, cache, concurrency)."""
+    from alphaflow.models.cli import router_options
+
+    options = router_options(args)
+    for own in ("api_base", "concurrency", "cache_path", "max_cost_usd"):
+        options.pop(own)
+    return options
 
 
 def codecontests_command(args: argparse.Namespace) -> int:
@@ -136,6 +142,7 @@ def codecontests_command(args: argparse.Namespace) -> int:
         memory_limit_mb=args.memory_limit,
         cache=args.cache,
         no_cache=args.no_cache,
+        router_extra=_router_extra(args),
         flow_inputs=parse_sets(args.set),
         quiet=args.json,
         argv=sys.argv[1:] if sys.argv and sys.argv[0] else None,

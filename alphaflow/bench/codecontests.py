@@ -56,6 +56,8 @@ class BenchOptions:
     memory_limit_mb: int | None = None
     cache: str | None = None  # model cache path; default RUN_DIR/model_cache.sqlite
     no_cache: bool = False
+    # the other shared model flags (fallbacks, prices, rpm, retries, timeout, openai_direct) for build_router
+    router_extra: dict[str, Any] = field(default_factory=dict)
     flow_inputs: dict[str, Any] = field(default_factory=dict)
     spent_before_usd: float = 0.0  # spent by earlier sessions of a resumed run (counts against --max-cost)
     quiet: bool = False
@@ -228,7 +230,9 @@ async def _execute(
     _cancel_on_sigterm()
     solver: Solver | None = None
     try:
-        async with open_sandbox(backend=options.sandbox, pool_size=options.pool_size) as sandbox:
+        # opening pings the Docker engine (blocking): off the event loop
+        opened = await asyncio.to_thread(open_sandbox, backend=options.sandbox, pool_size=options.pool_size)
+        async with opened as sandbox:
             solver = make_solver(options, flow_path, store.run_dir, sandbox)
             with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
                 try:

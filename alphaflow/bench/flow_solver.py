@@ -54,6 +54,8 @@ class UnitTrace(Trace):
                 usage.add_call(fields)
             elif event == "model_call":
                 usage.model_errors.append(str(fields["error"]))
+                if fields.get("completed_samples"):
+                    usage.add_call(fields)  # a failed call whose served requests were billed: count them
         super().write(event, **fields)
 
 
@@ -79,6 +81,7 @@ class FlowSolver:
             cache_path=None if options.no_cache else options.cache,
             max_cost_usd=None if options.max_cost is None else options.max_cost - options.spent_before_usd,
             trace=trace,
+            **getattr(options, "router_extra", {}),
         )
         router.target(options.model)  # a missing API key is one line now, not an error per unit
         _preload_model_client()

@@ -23,16 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--input",
         "-i",
+        "--set",
+        dest="input",
         action="append",
         default=[],
-        metavar="K=V",
-        help="an input value (parsed by the input's declared type; @FILE reads YAML/JSON)",
+        metavar="KEY=VALUE",
+        help="a flow input (parsed by its declared type; @FILE reads YAML/JSON; repeatable)",
     )
     run.add_argument("--input-file", metavar="FILE", help="a YAML or JSON mapping of inputs")
     run.add_argument("--model", "-m", help="model for llm steps (litellm string, or scripted:SCRIPT.yaml)")
-    run.add_argument("--api-base", metavar="URL", help="an OpenAI-compatible endpoint")
-    run.add_argument("--max-cost", type=float, metavar="USD", help="stop before a call would exceed this")
-    run.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     run.add_argument("--trace", metavar="FILE", help="append the run's events (JSON lines) to FILE")
     run.add_argument("--sandbox", choices=SANDBOX_BACKENDS, default="auto", help="sandbox backend")
     run.add_argument("--sample-index", type=int, default=0, help="the run's sample index (for pass@k runs)")
@@ -60,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=list_command)
     show = flows_sub.add_parser("show", help="a flow's step graph")
     show.add_argument("flow", metavar="NAME_OR_PATH")
+    show.add_argument("--functions", action="append", default=[], metavar="MODULE", help=FUNCTIONS_HELP)
     show.set_defaults(func=show_command)
 
     trace = subparsers.add_parser("trace", help="read a run trace")
@@ -148,7 +148,7 @@ def show_command(args: argparse.Namespace) -> int:
     from alphaflow.engine.loader import load_flow
     from alphaflow.engine.show import flow_tree
 
-    Console().print(flow_tree(load_flow(args.flow)))
+    Console().print(flow_tree(load_flow(args.flow, functions=args.functions)))
     return 0
 
 
@@ -183,7 +183,7 @@ def first_sentence(text: str, width: int = 160) -> str:
 
 
 def collect_inputs(spec: Any, input_file: str | None, pairs: list[str]) -> dict[str, Any]:
-    from alphaflow.engine.inputs import parse_cli_value, read_data_file
+    from alphaflow.engine.inputs import parse_assignments, read_data_file
     from alphaflow.errors import UserError
 
     inputs: dict[str, Any] = {}
@@ -192,11 +192,7 @@ def collect_inputs(spec: Any, input_file: str | None, pairs: list[str]) -> dict[
         if not isinstance(data, dict):
             raise UserError(f"--input-file {input_file}: expected a mapping of input names to values")
         inputs.update(data)
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name:
-            raise UserError(f"--input {pair!r}: expected NAME=VALUE")
-        inputs[name.strip()] = parse_cli_value(spec, name.strip(), text)
+    inputs.update(parse_assignments(pairs, spec, flag="--input"))
     return inputs
 
 
@@ -204,8 +200,6 @@ def run_command(args: argparse.Namespace) -> int:
     from alphaflow.engine.loader import load_flow
     from alphaflow.errors import UserError
 
-    if args.max_cost is not None and args.max_cost <= 0:
-        raise UserError(f"--max-cost must be positive, not {args.max_cost}")
     if args.sample_index < 0:
         raise UserError(f"--sample-index must be >= 0, not {args.sample_index}")
     flow = load_flow(args.flow, functions=args.functions)
@@ -225,18 +219,10 @@ def run_command(args: argparse.Namespace) -> int:
 async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> Any:
     from alphaflow.engine.runner import RunContext, run_flow
     from alphaflow.models import build_router
-    from alphaflow.models.cache import default_cache_path
     from alphaflow.trace import Trace
 
     with Trace(args.trace) as trace:
-        router = build_router(
-            args.model or flow.spec.model,
-            api_base=args.api_base,
-            cache_path=None if args.no_cache else default_cache_path(),
-            max_cost_usd=args.max_cost,
-            trace=trace,
-            **router_options(args),
-        )
+        router = build_router(args.model or flow.spec.model, trace=trace, **router_options(args))
         try:
             context = RunContext(
                 router=router,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +53,36 @@ def bind_inputs(spec: FlowSpec, given: Mapping[str, Any], *, where: str) -> dict
     return bound
 
 
-def parse_cli_value(spec: FlowSpec, name: str, text: str) -> Any:
-    """``--input name=text``: parse by the declared type; ``@FILE`` reads a YAML/JSON file."""
-    if name not in spec.inputs:
+def parse_assignments(pairs: Sequence[str], spec: FlowSpec | None = None, *, flag: str = "--input",
+                      reserved: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The one parser of ``KEY=VALUE`` flow inputs (``--input``/``--set`` on run, solve and bench).
+
+    With the flow's ``spec``, each value is parsed by its input's declared type and an undeclared name
+    is an error; without it (the flow is not loaded yet), values are read as YAML. ``@FILE`` reads a
+    YAML/JSON file. ``reserved`` maps names the command sets itself to the hint shown for them.
+    Raises ``UserError`` naming the flag.
+    """
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"{flag} {pair!r}: expected KEY=VALUE (for example {flag} num_ai_tests=4)")
+        if reserved and name in reserved:
+            raise UserError(f"{flag} {name}: {reserved[name]}")
+        values[name] = parse_cli_value(spec, name, text, flag=flag)
+    return values
+
+
+def parse_cli_value(spec: FlowSpec | None, name: str, text: str, *, flag: str = "--input") -> Any:
+    """``--input name=text``: parse by the declared type (YAML without a spec); ``@FILE`` reads a
+    YAML/JSON file."""
+    if spec is not None and name not in spec.inputs:
         declared = ", ".join(spec.inputs) or "none"
-        raise UserError(f"--input {name}: flow '{spec.name}' has no input '{name}' (inputs: {declared})")
-    kind = spec.inputs[name].type
+        raise UserError(f"{flag} {name}: flow '{spec.name}' has no input '{name}' (inputs: {declared})")
+    kind = spec.inputs[name].type if spec is not None else "any"
     if text.startswith("@"):
-        return read_data_file(Path(text[1:]), flag=f"--input {name}")
+        return read_data_file(Path(text[1:]), flag=f"{flag} {name}")
     if kind == "string":
         return text
     try:
@@ -68,13 +90,13 @@ def parse_cli_value(spec: FlowSpec, name: str, text: str) -> Any:
     except yaml.YAMLError:
         if kind == "any":
             return text
-        raise UserError(f"--input {name}: cannot parse '{text}' as {kind}") from None
+        raise UserError(f"{flag} {name}: cannot parse '{text}' as {kind}") from None
     if kind == "any":
         return value
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if not TYPE_CHECKS[kind](value):
-        raise UserError(f"--input {name}: '{text}' is not a valid {kind}")
+        raise UserError(f"{flag} {name}: '{text}' is not a valid {kind}")
     return value
 
 

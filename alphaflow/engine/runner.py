@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from alphaflow.engine import spec as S
@@ -190,7 +191,10 @@ class _Run:
                     factory: Callable[[], Any] = open_sandbox
                 else:
                     factory = self.context.sandbox_factory
-                self._sandbox = await self._exit_stack.enter_async_context(factory())
+                # opening pings the Docker engine and inspects the image (blocking, up to seconds):
+                # off the event loop, so running model calls and steps keep going
+                opened = await asyncio.to_thread(factory)
+                self._sandbox = await self._exit_stack.enter_async_context(opened)
         return self._sandbox
 
     # -- flows and step lists ------------------------------------------------------------------
@@ -472,8 +476,7 @@ class _Run:
             attempt=attempt,
             **params,
         )
-        completion = await self.context.router.complete(request)
-        self._account(completion)
+        completion = await self._complete(request)
         texts = list(completion.texts)
         if self.detailed:
             info["response"] = texts
@@ -556,10 +559,22 @@ class _Run:
                 self.trace.write("step_reask", path=path, attempt=attempt + 1, error=str(error))
                 reask = replace(asked[0], messages=list(history), logprobs=False)
                 asked.append(reask)
-                completion = await self.context.router.complete(reask)
-                self._account(completion)
+                completion = await self._complete(reask)
                 text = completion.texts[0]
         raise AssertionError("unreachable")
+
+    async def _complete(self, request: Any) -> Any:
+        """One model call, counted in the run's totals; a failed call whose served requests were billed
+        (the router attaches their ``usage`` to the error) is counted too."""
+        try:
+            completion = await self.context.router.complete(request)
+        except Exception as error:
+            served = getattr(error, "usage", None)
+            if isinstance(served, dict) and (served.get("prompt_tokens") or served.get("completion_tokens")):
+                self._account(SimpleNamespace(**served, cached=False))
+            raise
+        self._account(completion)
+        return completion
 
     def _account(self, completion: Any) -> None:
         self.calls += 1

@@ -100,20 +100,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a judge (repeat for several: mean and agreement are reported)",
     )
     evaluate.add_argument("--out", metavar="DIR", help="write per-item results and reports here")
-    evaluate.add_argument("--items-concurrency", type=int, default=4, metavar="N", help="items run at once")
+    evaluate.add_argument(
+        "--concurrency",
+        "--items-concurrency",
+        dest="items_concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="items evaluated at once (default 4); model requests are bounded by --model-concurrency",
+    )
     _add_run_options(evaluate)
     evaluate.set_defaults(func=eval_command)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--api-base",
-        metavar="URL",
-        help="an OpenAI-compatible endpoint (vLLM, SGLang, TGI, Ollama) for the models",
-    )
-    parser.add_argument("--max-cost", type=float, metavar="USD", help="stop before a call would exceed this")
-    parser.add_argument("--concurrency", type=int, default=8, help="model calls in flight (default 8)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    from alphaflow.models.cli import add_router_options
+
+    add_router_options(parser)
     parser.add_argument(
         "--trace", metavar="FILE", help="the run's events, JSON lines (default OUT/trace.jsonl)"
     )
@@ -122,18 +125,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _router(args: argparse.Namespace, trace: Any, model: str | None) -> Any:
     from alphaflow.models import build_router
-    from alphaflow.models.cache import default_cache_path
+    from alphaflow.models.cli import router_options
 
-    if args.max_cost is not None and args.max_cost <= 0:
-        raise UserError(f"--max-cost must be positive, not {args.max_cost}")
-    router = build_router(
-        model,
-        api_base=args.api_base,
-        concurrency=args.concurrency,
-        cache_path=None if args.no_cache else default_cache_path(),
-        max_cost_usd=args.max_cost,
-        trace=trace,
-    )
+    router = build_router(model, trace=trace, **router_options(args))
     judges = args.judge_model if isinstance(args.judge_model, list) else [args.judge_model]
     for name in {model, *judges} - {None}:
         router.target(name)  # an unknown provider or a missing key: one line before any call

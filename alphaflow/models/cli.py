@@ -76,34 +76,53 @@ def _size(size: int) -> str:
     return f"{size} B"
 
 
-# --- model options other commands can share (run, solve, bench) -------------------------------------
+# --- the model options every command that calls a model shares ---------------------------------------
 
-def add_router_options(parser: argparse.ArgumentParser) -> None:
-    """The model layer's tuning flags; pass ``**router_options(args)`` to ``build_router``."""
-    group = parser.add_argument_group("model calls")
+def add_router_options(parser: argparse.ArgumentParser, *, model_concurrency_default: int | None = 8) -> None:
+    """The flags that shape model calls, with one meaning on every command that calls a model
+    (``run``, ``solve``, ``bench codecontests``, ``judge self-reward``, ``eval``); pass
+    ``**router_options(args)`` to ``build_router``. ``--model`` stays with each command (what it
+    picks differs). ``--concurrency``, where a command has it, bounds *its* units (problems x samples,
+    prompts, items); ``--model-concurrency`` bounds requests in flight per model."""
+    group = parser.add_argument_group("model calls (the same on every command that calls a model)")
+    group.add_argument("--api-base", metavar="URL",
+                       help="an OpenAI-compatible endpoint (vLLM, SGLang, TGI, Ollama, the scripted server)")
     group.add_argument("--fallback", action="append", default=[], metavar="MODEL",
                        help="a model to try when the main one keeps failing (repeatable, in order)")
-    group.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
-                       help="concurrent requests per model (default 8)")
+    group.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+                       help="USD per million input,output tokens for a model litellm has no price for "
+                            "(needed by --max-cost for such a model)")
+    group.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
+                       help="stop before a model call could take the run's spend past this")
+    group.add_argument("--model-concurrency", type=_positive_int, default=model_concurrency_default,
+                       metavar="N", help="requests in flight per model"
+                       + (f" (default {model_concurrency_default})" if model_concurrency_default else ""))
     group.add_argument("--rpm", type=_positive_float, default=None, metavar="N",
                        help="requests per minute per model (default: no limit)")
     group.add_argument("--max-retries", type=_non_negative_int, default=4, metavar="N",
                        help="retries on 429, 5xx, timeouts and connection errors (default 4)")
     group.add_argument("--timeout", type=_positive_float, default=120.0, metavar="S",
                        help="seconds per request (default 120)")
-    group.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
-                       help="USD per million input,output tokens for a model litellm has no price for")
+    group.add_argument("--no-cache", action="store_true",
+                       help="do not read or write the model response cache (see `alphaflow cache`)")
     group.add_argument("--openai-direct", action=argparse.BooleanOptionalAction, default=None,
                        help="send openai/ and hosted_vllm/ models behind --api-base through the OpenAI SDK "
                             "instead of litellm: less CPU per call (scripted: models use it unless "
                             "--no-openai-direct)")
 
 
-def router_options(args: argparse.Namespace) -> dict:
+def router_options(args: argparse.Namespace, *, cache_path: str | Path | None = None) -> dict:
+    """``build_router`` keyword arguments from the flags of ``add_router_options``; the cache is
+    ``cache_path`` when given, else the default one (none with ``--no-cache``)."""
+    from alphaflow.models.cache import default_cache_path
+
     return {
-        "fallbacks": list(args.fallback), "concurrency": args.concurrency, "rpm": args.rpm,
-        "max_retries": args.max_retries, "timeout_s": args.timeout,
+        "api_base": args.api_base, "fallbacks": list(args.fallback),
+        "concurrency": args.model_concurrency or 8,
+        "rpm": args.rpm, "max_retries": args.max_retries, "timeout_s": args.timeout,
         "prices": dict(_price(text) for text in args.price), "openai_direct": args.openai_direct,
+        "max_cost_usd": args.max_cost,
+        "cache_path": None if args.no_cache else (cache_path or default_cache_path()),
     }
 
 
@@ -122,21 +141,30 @@ def _price(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
     return value

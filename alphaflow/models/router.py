@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,15 @@ from alphaflow.models.types import Backend, BackendResult, Completion, Completio
 from alphaflow.trace import Trace
 
 DUMMY_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers (vLLM, llama.cpp) accept any key
+
+
+# Where a model name goes: "PREFIX/rest" is served by the backend this table builds for PREFIX (once per
+# router, on first use; the backend gets "rest" as the target's backend_model). Every other model goes to
+# litellm (`scripted:` models and, with --openai-direct, OpenAI-compatible endpoints to the OpenAI SDK).
+# A new backend (an in-process HF model, a reward model, ...) adds one line here: "prefix": factory,
+# where the factory imports its heavy libraries itself and returns an object with
+# `async generate(request, target, *, n, timeout_s) -> BackendResult` (see types.Backend).
+BACKEND_FACTORIES: dict[str, Callable[[], Backend]] = {}
 
 
 @dataclass
@@ -127,6 +136,7 @@ class ModelRouter:
             if failures:
                 # the siblings that succeeded are kept: cached and counted above, never forgotten
                 error = next((f for f in failures if not isinstance(f, asyncio.CancelledError)), failures[0])
+                error.usage = _part_usage(parts)  # type: ignore[attr-defined]  # what the served ones cost
                 self.usage.errors += 1
                 self.trace.write("model_call", **event, error=str(error), error_type=type(error).__name__,
                                  attempts=sum(getattr(f, "attempts", 0) or 0 for f in failures)
@@ -188,8 +198,10 @@ class ModelRouter:
                 target = self._local.target(model, self._backends)
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
-            elif model.split("/", 1)[0] in self._backends:
+            elif "/" in model and model.split("/", 1)[0] in {*self._backends, *BACKEND_FACTORIES}:
                 prefix = model.split("/", 1)[0]
+                if prefix not in self._backends:
+                    self._backends[prefix] = BACKEND_FACTORIES[prefix]()
                 target = Target(name=model, backend_model=model.split("/", 1)[1], cache_identity=model,
                                 price_model=model, backend=prefix)
             else:

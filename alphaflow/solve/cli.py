@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import UserError
+from alphaflow.models.cli import add_router_options, router_options
 
 MODEL_ENV = "ALPHAFLOW_MODEL"
 EXAMPLES = """\
@@ -47,7 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         help=f"litellm model string, or scripted:SCRIPT.yaml (default: the flow's model, else ${MODEL_ENV})",
     )
-    parser.add_argument("--api-base", help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)")
     parser.add_argument(
         "--language",
         choices=("python", "cpp"),
@@ -63,14 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--set",
+        "--input",
+        "-i",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a flow input, e.g. --set num_ai_tests=4 (repeatable)",
-    )
-    parser.add_argument(
-        "--max-cost", type=float, metavar="USD", help="stop before a model call would exceed this budget"
+        help="override a flow input, e.g. --set num_ai_tests=4 (typed by the input's declaration; "
+        "@FILE reads YAML/JSON; repeatable)",
     )
     parser.add_argument(
         "--sandbox",
@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where code is judged (default: docker when available, else local)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_router_options(parser)
     parser.set_defaults(func=run_solve)
 
 
@@ -91,15 +92,13 @@ def run_solve(args: argparse.Namespace) -> int:
     from alphaflow.solve.report import render
     from alphaflow.solve.session import SolveRequest, solve
 
-    if args.max_cost is not None and args.max_cost <= 0:
-        raise UserError("--max-cost must be a positive amount in USD")
     err = Console(stderr=True)
     loaded = load_problem(args.problem)
     for warning in loaded.warnings:
         err.print(f"[yellow]alphaflow: warning:[/] {warning}", highlight=False, soft_wrap=True)
     flow = load_solve_flow(args.flow)
     model = resolve_model(args.model, flow.spec.model)
-    overrides = parse_overrides(args.overrides, dict(flow.spec.inputs), flow.name)
+    overrides = parse_overrides(args.overrides, flow.spec)
     trace_path = args.trace or default_trace_path(loaded.problem.name)
     _check_writable(trace_path, "--trace")
     if args.out:
@@ -110,8 +109,7 @@ def run_solve(args: argparse.Namespace) -> int:
         model=model,
         language=args.language,
         inputs=overrides,
-        api_base=args.api_base,
-        max_cost_usd=args.max_cost,
+        router_options=router_options(args),
         sandbox_backend=args.sandbox,
         trace_path=trace_path,
     )

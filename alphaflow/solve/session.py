@@ -6,6 +6,7 @@ tests are used here only, after the flow has finished, for the evaluation table.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +38,11 @@ class SolveRequest:
     model: str
     language: str = "python"
     inputs: dict[str, Any] = field(default_factory=dict)  # --set overrides
-    api_base: str | None = None
-    max_cost_usd: float | None = None
+    # build_router keyword arguments (alphaflow.models.cli.router_options: endpoint, fallbacks, prices,
+    # budget, limits, retries, the response cache); empty: the router's defaults, no cache
+    router_options: dict[str, Any] = field(default_factory=dict)
     sandbox_backend: str = "auto"
     trace_path: str | None = None
-    max_retries: int = 4  # per model call, on 429/5xx/timeouts/connection errors
 
 
 async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
@@ -62,18 +63,14 @@ async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
             public_tests=len(problem.public_tests),
             evaluation_tests=len(problem.evaluation_tests),
         )
-        router = build_router(
-            request.model,
-            api_base=request.api_base,
-            max_cost_usd=request.max_cost_usd,
-            max_retries=request.max_retries,
-            trace=trace,
-        )
+        router = build_router(request.model, trace=trace, **request.router_options)
         router.target(request.model)  # a missing API key is a one-line error before anything runs
         inputs = {**request.inputs, "problem": problem.for_flow()}
         if "language" in request.flow.spec.inputs:
             inputs["language"] = request.language
-        async with router, open_sandbox(backend=request.sandbox_backend) as sandbox:
+        # opening pings the Docker engine (blocking): off the event loop
+        opened = await asyncio.to_thread(open_sandbox, backend=request.sandbox_backend)
+        async with router, opened as sandbox:
             context = RunContext(router=router, sandbox=sandbox, trace=trace, model=request.model)
             try:
                 result = await run_flow(request.flow, inputs=inputs, context=context)

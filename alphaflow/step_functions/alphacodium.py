@@ -1,4 +1,4 @@
-"""Python glue for ``flows/alphacodium.yaml`` (called by its ``kind: python`` steps).
+"""Step functions of ``flows/alphacodium.yaml`` (its ``kind: python`` steps call ``alphacodium.NAME``).
 
 Plain functions over plain data (dicts and lists as the flow passes them), so each is testable on its
 own: filtering and ordering the possible solutions, building the AI-test list with the public tests

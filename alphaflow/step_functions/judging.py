@@ -1,4 +1,4 @@
-"""Glue the judge flows call (``kind: python``): few-shot picks, score reading, pairs, rewards.
+"""Step functions the judge flows call (``judging.NAME``): few-shot picks, score reading, pairs, rewards.
 
 Each function takes and returns plain JSON-ready values, so a flow's trace shows exactly what
 went in and came out. The logic lives in ``alphaflow.judge``; these are thin adapters.

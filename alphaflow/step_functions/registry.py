@@ -155,6 +155,12 @@ def import_functions_module(spec: str, relative_to: Path | None = None) -> str:
         module_name = spec
         try:
             importlib.import_module(spec)
+        except ModuleNotFoundError as error:
+            # `--functions my_module` beside the flow (or in the working directory), as `python -m` finds it
+            beside = (relative_to or Path.cwd()) / f"{spec}.py"
+            if error.name != spec or "." in spec or not beside.is_file():
+                raise FunctionSourceError(f"cannot import module '{spec}': {error}") from None
+            module_name = _import_file(beside, None)
         except ImportError as error:
             raise FunctionSourceError(f"cannot import module '{spec}': {error}") from None
         except Exception as error:  # a module that fails while importing
