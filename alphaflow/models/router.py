@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import BudgetExceeded, UserError
-from alphaflow.models import openai_backend
+from alphaflow.models import openai_backend, reward_model
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
 from alphaflow.models.errors import ModelCallError
@@ -150,6 +150,9 @@ class ModelRouter:
                 target = self._scripted.target(model)
                 if self.openai_direct is not False:
                     target = replace(target, backend=openai_backend.NAME)
+            elif reward_model.is_reward_model(model):  # rm:PATH, rm-ensemble:A,B: reward models as judges
+                target = reward_model.target(model)
+                self._backends.setdefault(reward_model.BACKEND, reward_model.RewardModelBackend())
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
             elif model.split("/", 1)[0] in self._backends:
