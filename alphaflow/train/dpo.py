@@ -29,7 +29,7 @@ from alphaflow.train.progress import (
 
 
 def check_checkpoint(path: str | Path, flag: str) -> Path:
-    """A local Hugging Face checkpoint directory (``config.json`` inside), or a ``UserError`` naming ``flag``."""
+    """A local Hugging Face checkpoint directory (with ``config.json``), else ``UserError``."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise UserError(f"{flag} {path}: not a model checkpoint directory (no config.json)")

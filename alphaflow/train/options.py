@@ -60,7 +60,7 @@ class TrainOptions:
         return dataclasses.asdict(self)
 
     def trainer_kwargs(self, output_dir: str) -> dict[str, Any]:
-        """Keyword arguments common to ``DPOConfig`` and ``RewardConfig`` (transformers' TrainingArguments)."""
+        """Keyword arguments common to ``DPOConfig`` and ``RewardConfig`` (TrainingArguments)."""
         import torch
 
         cuda = self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,10 @@ def quiet_libraries() -> None:
     """Silence the libraries' own progress bars and per-step dict prints: ours replace them."""
     from datasets.utils.logging import disable_progress_bar as datasets_quiet
     from transformers.utils.logging import disable_progress_bar as transformers_quiet
-
     from transformers.utils.logging import set_verbosity_error
 
+    # transformers 5 renamed gradient_checkpointing, which TRL's configs still set: not the user's concern
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
     datasets_quiet()
     transformers_quiet()
     set_verbosity_error()  # e.g. the load report listing the new, randomly initialised reward head

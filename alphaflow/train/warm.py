@@ -115,7 +115,7 @@ def _base_digest(path: Path) -> str | None:
 
 
 def normalised(weights: Sequence[float] | None, count: int) -> list[float]:
-    """``lambda_i``: uniform by default; given weights must be >= 0, one per model, and are scaled to sum 1."""
+    """``lambda_i``: uniform by default; given weights (>= 0, one per model) are scaled to sum 1."""
     if not weights:
         return [1.0 / count] * count
     if len(weights) != count:
