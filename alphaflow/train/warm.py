@@ -70,21 +70,15 @@ def _config(path: Path) -> dict[str, Any]:
 def check_compatible(paths: Sequence[Path]) -> None:
     """Refuse models WARM cannot average; the ``UserError`` names the first mismatch.
 
-    Checked against the first model: config (architecture, sizes), the set of parameter names,
-    each tensor's shape and dtype, and - when both carry ``alphaflow_reward_model.json`` from
-    ``train-rm`` - the digest of the shared initialisation (the "same base" condition of §3).
+    Checked against the first model: the parameter names and each tensor's shape and dtype (in
+    name order, so the error names the first mismatching tensor), the config (architecture), and -
+    when both carry ``alphaflow_reward_model.json`` from ``train-rm`` - the digest of the shared
+    initialisation (the "same base" condition of §3).
     """
     reference, others = paths[0], paths[1:]
     ref_config, ref_shapes = _config(reference), _shapes(_weight_files(reference))
     ref_base = _base_digest(reference)
     for path in others:
-        config = _config(path)
-        for key in sorted(set(ref_config) | set(config)):
-            if ref_config.get(key) != config.get(key):
-                raise UserError(
-                    f"--reward-models {path}: config {key!r} is {config.get(key)!r}, "
-                    f"but {ref_config.get(key)!r} in {reference}: not the same architecture"
-                )
         shapes = _shapes(_weight_files(path))
         for name in sorted(set(ref_shapes) | set(shapes)):
             if name not in shapes:
@@ -98,6 +92,13 @@ def check_compatible(paths: Sequence[Path]) -> None:
                 raise UserError(
                     f"--reward-models {path}: tensor {name!r} is {dtype}{list(shape)}, "
                     f"but {ref_dtype}{list(ref_shape)} in {reference}"
+                )
+        config = _config(path)
+        for key in sorted(set(ref_config) | set(config)):
+            if ref_config.get(key) != config.get(key):
+                raise UserError(
+                    f"--reward-models {path}: config {key!r} is {config.get(key)!r}, "
+                    f"but {ref_config.get(key)!r} in {reference}: not the same architecture"
                 )
         base = _base_digest(path)
         if ref_base and base and base != ref_base:
