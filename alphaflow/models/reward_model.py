@@ -92,6 +92,9 @@ class RewardModel:
                 raise UserError(f"rm: judges need {name!r}, which is not installed: {EXTRA_HINT}")
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils.logging import disable_progress_bar
+
+        disable_progress_bar()  # a judge's load needs no progress bar in the middle of a run's output
 
         self.path = path
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
