@@ -212,3 +212,25 @@ def test_a_missing_checkpoint_and_bad_options_are_named(tmp_path, capsys):
         ]
     )
     assert code == 2 and "beta must be positive" in capsys.readouterr().err
+
+
+def test_without_the_local_extra_the_error_names_it(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # as if trl were not installed
+    pairs = write_jsonl(tmp_path / "dpo.jsonl", PAIRS)
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    code = main(
+        [
+            "judge",
+            "train-dpo",
+            "--pairs",
+            str(pairs),
+            "--model",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'alphaflow[local]'" in err and len(err.strip().splitlines()) == 1
