@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from alphaflow.cli import main
-from alphaflow.glue.judging import rubric_score
+from alphaflow.step_functions.judging import rubric_score
 from alphaflow.judge.scores import locate_score, weighted_score_from_logprobs
 
 CASES = Path(__file__).parent / "fixtures" / "cases"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import UserError
+from alphaflow.train.cli import add_training_options, register_training_commands
 
 SANDBOX_BACKENDS = ("auto", "docker", "local")
 TASKS = ("text", "codecontests")
@@ -80,6 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sandbox", choices=SANDBOX_BACKENDS, default="auto", help="code task: sandbox backend"
     )
     self_reward.set_defaults(func=self_reward_command)
+    add_training_options(self_reward)  # --train: the closed loop (alphaflow.train)
+    register_training_commands(judge_sub)  # train-dpo, train-rm, warm
 
     evaluate = subparsers.add_parser(
         "eval",
@@ -177,6 +180,10 @@ def self_reward_command(args: argparse.Namespace) -> int:
         if args.data:
             raise UserError("--data is for --task codecontests; the text task reads --prompts")
         plan.prompts = load_prompts(args.prompts)[: args.limit]
+    if args.train:
+        from alphaflow.train.cli import run_training_loop
+
+        return run_training_loop(args, plan, _router, _open_sandbox)
 
     def report(number: int, stats: dict[str, Any]) -> None:
         if not args.json:

@@ -25,14 +25,17 @@ async def run_self_reward(
     *,
     sandbox_factory: Callable[[], Any] | None = None,
     on_iteration: Callable[[int, dict[str, Any]], None] | None = None,
+    first_iteration: int = 1,
 ) -> list[dict[str, Any]]:
-    """Run every iteration; return each iteration's statistics (also written to ``stats.json``)."""
+    """Run every iteration; return each iteration's statistics (also written to ``stats.json``).
+
+    ``first_iteration`` numbers the first actor's iteration (the training loop runs one at a time)."""
     from alphaflow.engine import RunContext, load_flow, run_flow
 
     flow = load_flow(plan.flow_ref)
     plan.out.mkdir(parents=True, exist_ok=True)
     all_stats = []
-    for number, actor in enumerate(plan.actors, start=1):
+    for number, actor in enumerate(plan.actors, start=first_iteration):
         context = RunContext(router=router, sandbox_factory=sandbox_factory, trace=trace, model=actor)
         trace.write("self_reward_iteration", iteration=number, actor=actor, judge=plan.judge_model or actor)
         result = await run_flow(flow, flow_inputs(plan, number), context)

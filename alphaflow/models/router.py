@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import UserError
-from alphaflow.models import openai_backend
+from alphaflow.models import openai_backend, reward_model
 from alphaflow.models.budget import Budget
 from alphaflow.models.cache import Cache, CachedSample, sample_key
 from alphaflow.models.errors import EmptyAnswer, ModelCallError
@@ -196,6 +196,9 @@ class ModelRouter:
                     target = replace(target, backend=openai_backend.NAME)
             elif self._local.handles(model):
                 target = self._local.target(model, self._backends)
+            elif reward_model.is_reward_model(model):  # rm:PATH, rm-ensemble:A,B: reward models as judges
+                target = reward_model.target(model)
+                self._backends.setdefault(reward_model.BACKEND, reward_model.RewardModelBackend())
             elif self.openai_direct and self.api_base and model.split("/", 1)[0] in openai_backend.PROVIDERS:
                 target = replace(self._plain_target(model), backend=openai_backend.NAME)
             elif "/" in model and model.split("/", 1)[0] in {*self._backends, *BACKEND_FACTORIES}:
