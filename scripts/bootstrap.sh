@@ -11,7 +11,7 @@ set -euo pipefail
 # What each mode installs. Add an extra or a Debian package here, on its own line's list.
 RUN_EXTRAS="dev"
 TEST_EXTRAS="dev,local,ray"         # CI runs the heavy extras' tests on CPU
-TEST_DEBIAN_PACKAGES=""             # e.g. "chromium" once a test drives a browser
+TEST_DEBIAN_PACKAGES="chromium"     # the trace viewer and report pages are loaded in a real browser
 
 MODE="${1:-judge}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,7 +62,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$have_hash" != "$want_hash" ] || [ -n "$mis
   echo "$want_hash $extras" > "$STAMP"
 fi
 
-# 2. Debian packages some tests need (none yet).
+# 2. Debian packages some tests need.
 if [ "$MODE" = test ] && [ -n "$TEST_DEBIAN_PACKAGES" ]; then
   absent=""
   for package in $TEST_DEBIAN_PACKAGES; do
