@@ -57,7 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue the gate in --out, keeping finished units"
     )
     gate.add_argument("--model", help="the model of every check (overrides the config)")
-    gate.add_argument("--api-base", help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)")
     gate.add_argument("--sandbox", choices=("auto", "docker", "local"), help="where code is judged")
     gate.add_argument(
         "--report-url", metavar="URL", help="where OUT's parent is published (links in the summary)"
@@ -101,8 +100,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fix.add_argument("--flow", default="ci_fix", help="the fix flow (default: the built-in ci_fix)")
     fix.add_argument("--model", help="litellm model string, or scripted:SCRIPT.yaml")
-    fix.add_argument("--api-base", help="an OpenAI-compatible endpoint")
-    fix.add_argument("--max-cost", type=float, metavar="USD", help="stop before a model call would exceed it")
     fix.add_argument("--json", action="store_true", help="print one JSON object")
     add_router_options(fix)
     fix.set_defaults(func=fix_command)
