@@ -63,6 +63,9 @@ def _register_codecontests(commands: Any) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a flow input (YAML value)"
     )
     run.add_argument("--json", action="store_true", help="no progress bar; print one JSON summary line")
+    from alphaflow.executors import add_executor_options
+
+    add_executor_options(run)
     run.set_defaults(func=codecontests_command)
 
 
@@ -126,6 +129,8 @@ def codecontests_command(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         flow_inputs=parse_sets(args.set),
         quiet=args.json,
+        executor=args.executor,
+        ray_address=args.ray_address,
         argv=sys.argv[1:] if sys.argv and sys.argv[0] else None,
     )
     try:

@@ -123,6 +123,7 @@ class JudgeResult:
     message: str = ""
     host: dict[str, Any] = field(default_factory=host_info)
     runner: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False  # a copy of an earlier identical judgement (JudgementCache)
 
     @property
     def accepted(self) -> bool:
