@@ -38,6 +38,8 @@ class RayRunStats:
     workers: list[dict[str, Any]] = field(default_factory=list)
     startup_s: float = 0.0  # until every worker had its sandbox and model client ready
     overhead_s: list[float] = field(default_factory=list)
+    dispatch_s: list[float] = field(default_factory=list)  # submitted -> the worker has the unit
+    return_s: list[float] = field(default_factory=list)  # the worker replied -> the driver has it
     judgement_cache_hits: int = 0
     judgement_cache_misses: int = 0
 
@@ -129,19 +131,23 @@ async def _drive(
     problem_refs = {name: ray.put(problem) for name, problem in problems.items()}
     pending = list(reversed(units))  # popped from the end: plan order
     load = [0] * len(workers)
-    in_flight: dict[asyncio.Future[Any], tuple[Unit, int, float]] = {}
+    in_flight: dict[asyncio.Future[Any], tuple[Unit, int, float, float]] = {}
     written: set[str] = set()
+    answered_at: dict[asyncio.Future[Any], float] = {}
     try:
         while pending or in_flight:
             while pending and len(in_flight) < concurrency:
                 unit = pending.pop()
                 index = min(range(len(workers)), key=load.__getitem__)
-                ref = workers[index].run_unit.remote(unit.to_dict(), problem_refs[unit.problem])
+                # In a list, the problem is not fetched with every unit: the worker keeps it by name.
+                ref = workers[index].run_unit.remote(unit.to_dict(), [problem_refs[unit.problem]])
                 load[index] += 1
-                in_flight[_ref(ref)] = (unit, index, time.perf_counter())
+                future = _ref(ref)
+                future.add_done_callback(lambda f: answered_at.setdefault(f, time.perf_counter()))
+                in_flight[future] = (unit, index, time.perf_counter(), time.time())
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                unit, index, submitted = in_flight.pop(future)
+                unit, index, submitted, submitted_wall = in_flight.pop(future)
                 load[index] -= 1
                 reply = _reply(future, unit)
                 if reply.get("trace"):
@@ -156,7 +162,11 @@ async def _drive(
                 if result.key in written:  # a retried unit that had already answered: keep the first
                     continue
                 written.add(result.key)
-                stats.overhead_s.append(max(0.0, time.perf_counter() - submitted - result.wall_s))
+                answered = answered_at.pop(future, time.perf_counter())
+                stats.overhead_s.append(max(0.0, answered - submitted - result.wall_s))
+                if "received_at" in reply:  # one host's clock on a local cluster; skewed across hosts
+                    stats.dispatch_s.append(reply["received_at"] - submitted_wall)
+                    stats.return_s.append(answered - submitted + submitted_wall - reply["replied_at"])
                 store.append(result)  # fsynced before it counts, as in the local executor
                 counts.add(result)
                 if on_result:

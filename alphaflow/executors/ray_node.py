@@ -51,6 +51,7 @@ class NodeWorker:
         self.sandbox: Any = None
         self.solver: Any = None
         self.trace = CollectingTrace()
+        self.problems: dict[str, Any] = {}
         self.units_run = 0
 
     async def start(self) -> dict[str, Any]:
@@ -88,15 +89,22 @@ class NodeWorker:
         _preload_model_client()  # now, not inside the first unit
         return FlowSolver(load_flow(self.flow_path), router, self.trace, self.options.model, self.sandbox)
 
-    async def run_unit(self, unit: dict[str, Any], problem: Any) -> dict[str, Any]:
-        """Run one unit; ``{"result": UnitResult dict, "trace": [lines]}`` or ``{"user_error": ...}``."""
+    async def run_unit(self, unit: dict[str, Any], problem_ref: list[Any]) -> dict[str, Any]:
+        """Run one unit; ``{"result": UnitResult dict, "trace": [lines]}`` or ``{"user_error": ...}``.
+
+        ``problem_ref`` is ``[ObjectRef of the Problem]``: fetched once per problem and kept.
+        """
         from alphaflow.bench.codecontests import _limits_for
         from alphaflow.bench.runner import run_unit
         from alphaflow.bench.units import Unit
 
+        received_at = time.time()
         if self.sandbox is None:
             await self._open()
         parsed = Unit.from_dict(unit)
+        problem = self.problems.get(parsed.problem)
+        if problem is None:
+            problem = self.problems[parsed.problem] = await problem_ref[0]
         try:
             result = await run_unit(parsed, problem, self.solver, self.sandbox, _limits_for(self.options))
         except UserError as error:  # a spent budget, a missing key: the driver stops the run
@@ -105,7 +113,12 @@ class NodeWorker:
                 "trace": self.trace.take(parsed.key),
             }
         self.units_run += 1
-        return {"result": result.to_dict(), "trace": self.trace.take(parsed.key)}
+        return {
+            "result": result.to_dict(),
+            "trace": self.trace.take(parsed.key),
+            "received_at": received_at,
+            "replied_at": time.time(),
+        }
 
     async def stats(self) -> dict[str, Any]:
         cache = self.sandbox
