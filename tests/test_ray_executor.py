@@ -20,10 +20,25 @@ def test_executor_ray_without_ray_installed_is_one_line_naming_the_extra(tmp_pat
         "import sys; sys.modules['ray'] = None; from alphaflow.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, "bench", "codecontests", "--data", str(SAMPLE), "--flow", "gold",
-         "--out", str(tmp_path / "run"), "--executor", "ray"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            code,
+            "bench",
+            "codecontests",
+            "--data",
+            str(SAMPLE),
+            "--flow",
+            "gold",
+            "--out",
+            str(tmp_path / "run"),
+            "--executor",
+            "ray",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "alphaflow: error: --executor ray needs Ray: pip install 'alphaflow[ray]'"
@@ -61,11 +76,35 @@ def test_a_killed_driver_resumes_with_no_unit_lost_or_written_twice(local_cluste
 
     run_dir = tmp_path / "ray"
     command = [
-        sys.executable, "-m", "alphaflow", "bench", "codecontests", "--data", str(SAMPLE),
-        "--names", ",".join(p.name for p in problems), "--flow", "direct", "--model", "openai/scripted",
-        "--api-base", server.base_url, "--samples", "2", "--concurrency", "2", "--sandbox", "local",
-        "--out", str(run_dir), "--executor", "ray", "--ray-address", local_cluster, "--json",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "alphaflow",
+        "bench",
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--names",
+        ",".join(p.name for p in problems),
+        "--flow",
+        "direct",
+        "--model",
+        "openai/scripted",
+        "--api-base",
+        server.base_url,
+        "--samples",
+        "2",
+        "--concurrency",
+        "2",
+        "--sandbox",
+        "local",
+        "--out",
+        str(run_dir),
+        "--executor",
+        "ray",
+        "--ray-address",
+        local_cluster,
+        "--json",
+    ]
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_records(run_dir, 2, driver)
     driver.kill()  # SIGKILL: no clean-up; its actors die with it (they belong to its job)
@@ -98,12 +137,94 @@ def test_units_judge_in_the_node_docker_pool_and_its_containers_go(local_cluster
     client = require_docker()
     stats = RayRunStats()
     outcome = run(
-        options(tmp_path / "gold", sample_problems(3), flow="gold", model=None, samples=1, sandbox="docker",
-                executor="ray", ray_stats=stats)
-    )  # fmt: skip
+        options(
+            tmp_path / "gold",
+            sample_problems(3),
+            flow="gold",
+            model=None,
+            samples=1,
+            sandbox="docker",
+            executor="ray",
+            ray_stats=stats,
+        )
+    )
     assert len(outcome.results) == 3 and all(r.solved and r.error is None for r in outcome.results)
     assert {r.evaluation["judge"]["backend"] for r in outcome.results} == {"docker"}
     assert [worker["backend"] for worker in stats.workers] == ["docker"]
     worker_pids = {str(worker["pid"]) for worker in stats.workers}
     left = [c for c in labelled_containers(client) if c["Labels"].get(OWNER_PID_LABEL) in worker_pids]
     assert not left  # the node worker closed its pool when the run ended
+
+
+def test_eval_items_run_as_ray_units_with_the_local_results(local_cluster, tmp_path, scripted_server, capsys):
+    from alphaflow.cli import main
+    from alphaflow.testing import Rule
+
+    data = tmp_path / "items.jsonl"
+    rows = [{"id": f"i{n}", "prompt": f"Define word {n}.", "response": f"answer {n}"} for n in range(6)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    def grade(request) -> str:  # a deterministic judge: the score follows the answer's number
+        return str(1 + int(request.last_user.split("answer ")[-1][0]) % 5)
+
+    server = scripted_server([Rule(step="judged*.rating", response=grade)])
+    outs = {}
+    for executor in ("local", "ray"):
+        outs[executor] = tmp_path / executor
+        argv = [
+            "eval",
+            "rubric",
+            "--data",
+            str(data),
+            "--judge-model",
+            "openai/judge",
+            "--api-base",
+            server.base_url,
+            "--no-cache",
+            "--out",
+            str(outs[executor]),
+            "--executor",
+            executor,
+        ]
+        assert main(argv) == 0, capsys.readouterr().err
+    items = {name: (out / "items.jsonl").read_text(encoding="utf-8") for name, out in outs.items()}
+    assert items["ray"] == items["local"] and len(items["ray"].splitlines()) == 6
+    summaries = {name: json.loads((out / "summary.json").read_text()) for name, out in outs.items()}
+    assert summaries["ray"] == summaries["local"]
+    assert (outs["ray"] / "trace.jsonl").read_text(encoding="utf-8").count('"event": "model_call"') >= 6
+
+
+def test_self_reward_prompts_run_as_ray_units_with_the_local_results(
+    local_cluster, tmp_path, scripted_server, capsys
+):
+    from test_judge_self_reward import PROMPTS, RULES
+
+    from alphaflow.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS), encoding="utf-8")
+    server = scripted_server(RULES)
+    outs = {}
+    for executor in ("local", "ray"):
+        outs[executor] = tmp_path / executor
+        argv = [
+            "judge",
+            "self-reward",
+            "--prompts",
+            str(prompts),
+            "--model",
+            "openai/actor",
+            "--api-base",
+            server.base_url,
+            "--no-cache",
+            "--out",
+            str(outs[executor]),
+            "--executor",
+            executor,
+        ]
+        assert main(argv) == 0, capsys.readouterr().err
+    for name in ("dpo.jsonl", "candidates.jsonl"):
+        ours = (outs["ray"] / "iteration_1" / name).read_text(encoding="utf-8")
+        assert ours == (outs["local"] / "iteration_1" / name).read_text(encoding="utf-8")
+    stats = {k: json.loads((out / "iteration_1" / "stats.json").read_text()) for k, out in outs.items()}
+    assert stats["ray"] == stats["local"] and stats["ray"]["pairs"] == 2
