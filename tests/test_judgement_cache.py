@@ -153,3 +153,14 @@ async def test_a_flow_judging_the_same_code_twice_says_cached_in_the_trace(tmp_p
     assert result.outputs["verdicts"] == ["AC", "AC"] and inner.execs == 1
     ends = {e["path"]: e for e in read_trace(tmp_path / "trace.jsonl") if e["event"] == "step_end"}
     assert ends["second"].get("cached") is True and "cached" not in ends["first"]
+
+
+async def test_the_cache_keeps_to_its_size_bound_dropping_the_least_recently_used():
+    inner = CountingSandbox()
+    async with JudgementCache(inner, max_entries=2) as sandbox:
+        programs = [f"print({n})\n" for n in range(3)]
+        for program in programs:
+            await sandbox.judge(program, "python", TESTS[:1])
+        await sandbox.judge(programs[2], "python", TESTS[:1])  # kept
+        await sandbox.judge(programs[0], "python", TESTS[:1])  # dropped: judged again
+    assert inner.execs == 4 and sandbox.hits == 1

@@ -36,9 +36,10 @@ from alphaflow.sandbox.types import (
     normalize_tests,
 )
 
-# Entries kept (least recently used go first): a judgement with its per-test output is a few KB to
-# a few hundred KB, and a run rarely re-asks for anything but its recent programs.
+# What is kept (least recently used goes first): a judgement with its per-test output is a few KB to
+# a few MB (hundreds of generated tests), and a run rarely re-asks for anything but recent programs.
 DEFAULT_MAX_ENTRIES = 2048
+DEFAULT_MAX_BYTES = 128 << 20
 
 
 def judgement_key(
@@ -72,19 +73,26 @@ class JudgementCache(Sandbox):
     ``inner`` is opened and closed with the wrapper (``async with JudgementCache(open_sandbox())``).
     """
 
-    def __init__(self, inner: Sandbox, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self, inner: Sandbox, *, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.inner = inner
         self.backend = inner.backend
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, asyncio.Future[JudgeResult]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
 
     async def start(self) -> None:
         await self.inner.start()
 
     async def close(self) -> None:
         self._entries.clear()
+        self._sizes.clear()
+        self._bytes = 0
         await self.inner.close()
 
     async def judge(
@@ -130,8 +138,14 @@ class JudgementCache(Sandbox):
         entry.set_result(result)
         if result.verdict == "SE":
             self._entries.pop(key, None)  # a sandbox fault is no answer about the code
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        elif key in self._entries:
+            self._sizes[key] = _size(result)
+            self._bytes += self._sizes[key]
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_entries or self._bytes > self.max_bytes
+            ):
+                oldest, _ = self._entries.popitem(last=False)
+                self._bytes -= self._sizes.pop(oldest, 0)
         return result
 
     async def _exec_runner(self, request: bytes, timeout_s: float) -> bytes:
@@ -145,6 +159,12 @@ class JudgementCache(Sandbox):
 
     async def read_file(self, path: str) -> bytes:
         return await self.inner.read_file(path)
+
+
+def _size(result: JudgeResult) -> int:
+    """Roughly the bytes a result holds: its tests' texts dominate."""
+    texts = sum(len(t.stdout) + len(t.stderr) + len(t.input) + len(t.expected or "") for t in result.tests)
+    return 1024 + texts + len(result.compile_output)
 
 
 def _as_cached(result: JudgeResult) -> JudgeResult:
