@@ -46,6 +46,14 @@ def test_executor_ray_without_ray_installed_is_one_line_naming_the_extra(tmp_pat
     assert not (tmp_path / "run" / "results.jsonl").exists()
 
 
+def test_ray_address_without_the_ray_executor_is_one_line(tmp_path, capsys):
+    from alphaflow.cli import main
+
+    argv = ["bench", "codecontests", "--data", str(SAMPLE), "--flow", "gold", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--ray-address", "127.0.0.1:6379"]) == 2
+    assert capsys.readouterr().err.strip() == "alphaflow: error: --ray-address is for --executor ray"
+
+
 ray = pytest.importorskip("ray")
 
 
