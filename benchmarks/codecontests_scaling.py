@@ -176,6 +176,9 @@ def run_level(
             # Starting each node's worker (imports, model client, sandbox pool) is inside the wall time.
             "ray_startup_s": round(ray_stats.startup_s, 2),
             "overhead_ms_per_unit": round(1000 * sum(overheads) / len(overheads), 1) if overheads else None,
+            # Ray's own share: driver -> worker, and worker reply -> driver (medians).
+            "dispatch_ms_median": _median_ms(ray_stats.dispatch_s),
+            "return_ms_median": _median_ms(ray_stats.return_s),
             "overhead_ms_p90": round(1000 * overheads[int(0.9 * (len(overheads) - 1))], 1)
             if overheads
             else None,
@@ -199,6 +202,10 @@ def run_level(
         "_unit_model_s": [c * args.latency for c in calls],
         "_outcomes": {r.key: _outcome(r) for r in outcome.results},
     }
+
+
+def _median_ms(values: list[float]) -> float | None:
+    return round(1000 * sorted(values)[len(values) // 2], 1) if values else None
 
 
 def _outcome(result: Any) -> tuple[Any, ...]:
@@ -327,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"  ray, {ray_row['ray_nodes']} node(s): wall {ray_row['wall_s']:.1f} s "
                         f"({ray_row['ratio_to_local']}x the local executor; start-up "
                         f"{ray_row['ray_startup_s']} s), ratio to ideal {ray_row['ratio']}, overhead "
-                        f"{ray_row['overhead_ms_per_unit']} ms per unit (p90 {ray_row['overhead_ms_p90']}), "
+                        f"{ray_row['overhead_ms_per_unit']} ms per unit (p90 {ray_row['overhead_ms_p90']}; "
+                        f"dispatch {ray_row['dispatch_ms_median']}, return {ray_row['return_ms_median']}), "
                         f"results identical: {ray_row['results_identical']}"
                     )
             if not args.json:
