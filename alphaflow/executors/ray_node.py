@@ -10,6 +10,7 @@ collected here and returned with its result, for the driver to write: only the d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -52,6 +53,7 @@ class NodeWorker:
         self.solver: Any = None
         self.trace = CollectingTrace()
         self.problems: dict[str, Any] = {}
+        self.open_lock = asyncio.Lock()
         self.units_run = 0
 
     async def start(self) -> dict[str, Any]:
@@ -64,6 +66,11 @@ class NodeWorker:
         return {"host": platform.node(), "pid": os.getpid(), "backend": self.sandbox.backend}
 
     async def _open(self) -> None:
+        async with self.open_lock:  # a restarted worker's first units arrive together: one pool
+            if self.sandbox is None:
+                await self._open_now()
+
+    async def _open_now(self) -> None:
         from alphaflow.bench.solvers import GoldSolver
         from alphaflow.sandbox import open_sandbox
         from alphaflow.sandbox.judgement_cache import JudgementCache
