@@ -54,12 +54,10 @@ def test_ray_address_without_the_ray_executor_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "alphaflow: error: --ray-address is for --executor ray"
 
 
-ray = pytest.importorskip("ray")
-
-
 @pytest.fixture(scope="module")
 def local_cluster():
     """One local Ray cluster for the module: two CPUs, a small object store, no dashboard."""
+    ray = pytest.importorskip("ray")  # the tests above run without the extra too
     ray.init(num_cpus=2, object_store_memory=100 << 20, include_dashboard=False, logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
