@@ -78,12 +78,17 @@ class NodeWorker:
         sandbox = JudgementCache(
             open_sandbox(backend=self.options.sandbox, pool_size=self.options.pool_size, warn=False)
         )
-        await sandbox.start()
+        if self.flow_path is None:
+            await sandbox.start()
+        else:  # the model client's import (seconds) overlaps the pool's first container start
+            from alphaflow.bench.flow_solver import _preload_model_client
+
+            await asyncio.gather(sandbox.start(), asyncio.to_thread(_preload_model_client))
         self.sandbox = sandbox
         self.solver = GoldSolver() if self.flow_path is None else self._flow_solver()
 
     def _flow_solver(self) -> FlowSolver:
-        from alphaflow.bench.flow_solver import _preload_model_client, router_for
+        from alphaflow.bench.flow_solver import router_for
         from alphaflow.engine import load_flow
 
         router = router_for(self.options, self.trace)
@@ -93,7 +98,6 @@ class NodeWorker:
             from alphaflow.executors.ray_budget import ClusterBudget
 
             router.budget = ClusterBudget(ray.get_actor(self.budget_name))
-        _preload_model_client()  # now, not inside the first unit
         return FlowSolver(load_flow(self.flow_path), router, self.trace, self.options.model, self.sandbox)
 
     async def run_unit(self, unit: dict[str, Any], problem_ref: list[Any]) -> dict[str, Any]:
