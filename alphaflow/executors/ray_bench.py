@@ -134,6 +134,7 @@ async def _drive(
     in_flight: dict[asyncio.Future[Any], tuple[Unit, int, float, float]] = {}
     written: set[str] = set()
     answered_at: dict[asyncio.Future[Any], float] = {}
+    refs: dict[asyncio.Future[Any], Any] = {}
     try:
         while pending or in_flight:
             while pending and len(in_flight) < concurrency:
@@ -143,11 +144,13 @@ async def _drive(
                 ref = workers[index].run_unit.remote(unit.to_dict(), [problem_refs[unit.problem]])
                 load[index] += 1
                 future = _ref(ref)
+                refs[future] = ref
                 future.add_done_callback(lambda f: answered_at.setdefault(f, time.perf_counter()))
                 in_flight[future] = (unit, index, time.perf_counter(), time.time())
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 unit, index, submitted, submitted_wall = in_flight.pop(future)
+                refs.pop(future, None)
                 load[index] -= 1
                 reply = _reply(future, unit)
                 if reply.get("trace"):
@@ -171,9 +174,17 @@ async def _drive(
                 counts.add(result)
                 if on_result:
                     on_result(result, counts)
-    finally:
+    finally:  # stopped (budget, Ctrl-C): the units still running are cancelled, not retried
         for future in in_flight:
             future.cancel()
+            _cancel(ray, refs.get(future))
+
+
+def _cancel(ray: Any, ref: Any) -> None:
+    try:
+        ray.cancel(ref)
+    except Exception:  # already finished, or the worker is gone: nothing left to stop
+        pass
 
 
 def _reply(future: asyncio.Future[Any], unit: Unit) -> dict[str, Any]:

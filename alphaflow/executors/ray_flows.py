@@ -17,7 +17,7 @@ from typing import Any
 
 from alphaflow.errors import BudgetExceeded, UserError
 from alphaflow.executors import connect
-from alphaflow.executors.ray_bench import WORKER_MAX_CONCURRENCY, WORKER_RESTARTS, cpu_nodes
+from alphaflow.executors.ray_bench import WORKER_MAX_CONCURRENCY, WORKER_RESTARTS, _cancel, cpu_nodes
 
 # (trace, model) -> model router; a picklable callable, e.g. functools.partial(judge.cli._router, args)
 RouterFactory = Callable[[Any, Any], Any]
@@ -162,7 +162,7 @@ async def run_flows_ray(
         for node in nodes
     ]
     replies: list[dict[str, Any] | None] = [None] * len(units)
-    in_flight: dict[asyncio.Future[Any], tuple[int, int]] = {}
+    in_flight: dict[asyncio.Future[Any], tuple[int, int, Any]] = {}
     load = [0] * len(workers)
     pending = list(reversed(range(len(units))))
     try:
@@ -172,11 +172,12 @@ async def run_flows_ray(
                 index = pending.pop()
                 slot = min(range(len(workers)), key=load.__getitem__)
                 key, inputs = units[index]
-                in_flight[_ref(workers[slot].run.remote(key, inputs))] = (index, slot)
+                ref = workers[slot].run.remote(key, inputs)
+                in_flight[_ref(ref)] = (index, slot, ref)
                 load[slot] += 1
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                index, slot = in_flight.pop(future)
+                index, slot, _ = in_flight.pop(future)
                 load[slot] -= 1
                 try:
                     reply = future.result()
@@ -190,8 +191,9 @@ async def run_flows_ray(
                     )
                 replies[index] = reply
     finally:
-        for future in in_flight:
+        for future, (_, _, ref) in in_flight.items():
             future.cancel()
+            _cancel(ray, ref)
         await asyncio.wait([_ref(worker.close.remote()) for worker in workers], timeout=60)
         for worker in workers:
             ray.kill(worker, no_restart=True)
