@@ -25,7 +25,7 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         "--executor",
         choices=EXECUTORS,
         default="local",
-        help="local: asyncio in this process (default); ray: units as Ray tasks on a cluster",
+        help="local: asyncio in this process (default); ray: units as Ray actor tasks on a cluster",
     )
     parser.add_argument(
         "--ray-address",
