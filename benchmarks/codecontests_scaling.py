@@ -320,6 +320,21 @@ def main(argv: list[str] | None = None) -> int:
             row.pop("_unit_model_s")
             local_outcomes = row.pop("_outcomes")
             rows.append(row)
+            if not args.json:
+                print(
+                    f"concurrency {level:>2}: {row['units']} units ({row['solved_units']} solved, "
+                    f"{row['errors']} errors), calls/unit {row['sequential_calls_per_unit']}, "
+                    f"wall {row['wall_s']:.1f} s, ideal {row['ideal_s']:.1f} s, ratio {row['ratio']} "
+                    f"(model call {row['model_call_mean_s']} s, "
+                    f"sandbox {row['sandbox_s_per_unit']} s per unit)"
+                    + (
+                        f"; with the sandbox time of C=1 and {os.cpu_count()} CPUs: ideal "
+                        f"{row['ideal_with_sandbox_s']:.1f} s, ratio {row['ratio_with_sandbox']}"
+                        if "ideal_with_sandbox_s" in row
+                        else ""
+                    ),
+                    file=sys.stderr if args.json else sys.stdout,
+                )
             if args.executor == "ray":
                 ray_row = run_level(problems, subset, level, args, Path(directory), executor="ray")
                 ray_row.pop("_unit_model_s")
@@ -338,21 +353,6 @@ def main(argv: list[str] | None = None) -> int:
                         f"dispatch {ray_row['dispatch_ms_median']}, return {ray_row['return_ms_median']}), "
                         f"results identical: {ray_row['results_identical']}"
                     )
-            if not args.json:
-                print(
-                    f"concurrency {level:>2}: {row['units']} units ({row['solved_units']} solved, "
-                    f"{row['errors']} errors), calls/unit {row['sequential_calls_per_unit']}, "
-                    f"wall {row['wall_s']:.1f} s, ideal {row['ideal_s']:.1f} s, ratio {row['ratio']} "
-                    f"(model call {row['model_call_mean_s']} s, "
-                    f"sandbox {row['sandbox_s_per_unit']} s per unit)"
-                    + (
-                        f"; with the sandbox time of C=1 and {os.cpu_count()} CPUs: ideal "
-                        f"{row['ideal_with_sandbox_s']:.1f} s, ratio {row['ratio_with_sandbox']}"
-                        if "ideal_with_sandbox_s" in row
-                        else ""
-                    ),
-                    file=sys.stderr if args.json else sys.stdout,
-                )
     top = max(rows, key=lambda row: row["concurrency"]) if rows else None
     verdict = {
         "benchmark": "codecontests_scaling",
