@@ -54,6 +54,17 @@ def test_ray_address_without_the_ray_executor_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "alphaflow: error: --ray-address is for --executor ray"
 
 
+def test_a_ray_address_nothing_answers_on_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from alphaflow.cli import main
+
+    argv = ["bench", "codecontests", "--data", str(SAMPLE), "--flow", "gold", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--executor", "ray", "--ray-address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("alphaflow: error: --ray-address 127.0.0.1:1: no Ray cluster answers there")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 @pytest.fixture(scope="module")
 def local_cluster():
     """One local Ray cluster for the module: two CPUs, a small object store, no dashboard."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from typing import Any
 
 from alphaflow.errors import UserError
@@ -40,8 +41,27 @@ def check_executor(executor: str, ray_address: str | None) -> None:
         raise UserError(f"--executor {executor}: choose one of {', '.join(EXECUTORS)}")
     if executor == "ray":
         require_ray()
+        probe_address(ray_address or os.environ.get(RAY_ADDRESS_ENV) or None)
     elif ray_address:
         raise UserError("--ray-address is for --executor ray")
+
+
+def probe_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) that nothing answers on is a one-line ``UserError``
+    now, not minutes of Ray retrying to reach it. ``auto``, ``local`` and no address pass."""
+    if not address or address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address}: expected HOST:PORT, ray://HOST:PORT, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise UserError(
+            f"--ray-address {address}: no Ray cluster answers there ({type(error).__name__}); "
+            f"start one with `ray start --head` or unset {RAY_ADDRESS_ENV}"
+        ) from None
 
 
 def require_ray() -> Any:
