@@ -128,6 +128,7 @@ def router_for(options: Any, trace: Trace) -> Any:
         cache_path=None if options.no_cache else options.cache,
         max_cost_usd=None if options.max_cost is None else options.max_cost - options.spent_before_usd,
         trace=trace,
+        **getattr(options, "router_extra", {}),  # further router flags (main's add_router_options)
     )
     router.target(options.model)  # a missing API key is one line now, not an error per unit
     return router

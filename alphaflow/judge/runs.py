@@ -177,4 +177,6 @@ def eval_record(item: dict[str, Any], judges: Sequence[str], result: Any) -> dic
             record[name] = value
     if result.errors:
         record["step_errors"] = list(result.errors)
+    if getattr(result, "dropped_samples", None):  # main's FlowResult.dropped_samples
+        record["dropped_samples"] = list(result.dropped_samples)
     return record
