@@ -70,6 +70,9 @@ def _register_codecontests(commands: Any) -> None:
     )
     run.add_argument("--json", action="store_true", help="no progress bar; print one JSON summary line")
     add_router_options(run, model_concurrency_default=None)  # --model-concurrency default: max(8, C)
+    from alphaflow.executors import add_executor_options
+
+    add_executor_options(run)
     run.set_defaults(func=codecontests_command)
 
 
@@ -145,6 +148,8 @@ def codecontests_command(args: argparse.Namespace) -> int:
         router_extra=_router_extra(args),
         flow_inputs=parse_sets(args.set),
         quiet=args.json,
+        executor=args.executor,
+        ray_address=args.ray_address,
         argv=sys.argv[1:] if sys.argv and sys.argv[0] else None,
     )
     try:

@@ -61,6 +61,9 @@ class BenchOptions:
     flow_inputs: dict[str, Any] = field(default_factory=dict)
     spent_before_usd: float = 0.0  # spent by earlier sessions of a resumed run (counts against --max-cost)
     quiet: bool = False
+    executor: str = "local"  # local | ray (alphaflow.executors)
+    ray_address: str | None = None
+    ray_stats: Any = None  # a RayRunStats to fill (benchmarks), or None
     argv: list[str] | None = None  # the command line, for the printed resume command
 
 
@@ -80,6 +83,9 @@ def validate_options(options: BenchOptions) -> None:
         raise UserError(f"--concurrency {options.concurrency}: must be at least 1")
     if options.max_cost is not None and options.max_cost <= 0:
         raise UserError(f"--max-cost {options.max_cost}: must be positive")
+    from alphaflow.executors import check_executor
+
+    check_executor(options.executor, options.ray_address)
     if options.flow != GOLD_FLOW and not options.model:
         raise UserError(
             "--model is required to run a flow (e.g. --model openai/gpt-4o-mini); --flow gold needs none"
@@ -143,7 +149,7 @@ def _limits_for(options: BenchOptions):
 
 
 def _public_args(options: BenchOptions) -> dict[str, Any]:
-    skip = {"argv", "quiet", "spent_before_usd"}
+    skip = {"argv", "quiet", "spent_before_usd", "ray_stats"}
     return {name: value for name, value in vars(options).items() if name not in skip}
 
 
@@ -226,13 +232,17 @@ async def _execute(
     outcome: BenchOutcome,
 ) -> None:
     from alphaflow.sandbox import open_sandbox
+    from alphaflow.sandbox.judgement_cache import JudgementCache
 
     _cancel_on_sigterm()
+    if options.executor == "ray":
+        await _execute_on_ray(units, problems, options, flow_path, store, counts, outcome)
+        return
     solver: Solver | None = None
     try:
         # opening pings the Docker engine (blocking): off the event loop
         opened = await asyncio.to_thread(open_sandbox, backend=options.sandbox, pool_size=options.pool_size)
-        async with opened as sandbox:
+        async with JudgementCache(opened) as sandbox:  # one judgement per distinct request
             solver = make_solver(options, flow_path, store.run_dir, sandbox)
             with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
                 try:
@@ -252,6 +262,37 @@ async def _execute(
     finally:
         if solver is not None:
             await solver.close()
+        store.close()
+
+
+async def _execute_on_ray(
+    units: list[Unit],
+    problems: dict[str, Problem],
+    options: BenchOptions,
+    flow_path: str | None,
+    store: RunStore,
+    counts: RunCounts,
+    outcome: BenchOutcome,
+) -> None:
+    from alphaflow.executors.ray_bench import run_units_ray
+
+    try:
+        with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
+            try:
+                await run_units_ray(
+                    units,
+                    problems,
+                    options,
+                    flow_path,
+                    store,
+                    concurrency=options.concurrency,
+                    on_result=progress.update,
+                    counts=counts,
+                    stats=options.ray_stats,
+                )
+            except BudgetExceeded as error:  # every finished unit is already on disk
+                outcome.stopped = str(error)
+    finally:
         store.close()
 
 

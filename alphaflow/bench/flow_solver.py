@@ -70,20 +70,10 @@ class FlowSolver:
     @classmethod
     def create(cls, options: Any, flow_path: str, run_dir: Path, sandbox: Any) -> FlowSolver:
         from alphaflow.engine import load_flow
-        from alphaflow.models import build_router
 
         flow = load_flow(flow_path)  # a FlowError (file:line:col) before any model call
         trace = UnitTrace(run_dir / "trace.jsonl")
-        router = build_router(
-            options.model,
-            api_base=options.api_base,
-            concurrency=options.model_concurrency or max(8, options.concurrency),
-            cache_path=None if options.no_cache else options.cache,
-            max_cost_usd=None if options.max_cost is None else options.max_cost - options.spent_before_usd,
-            trace=trace,
-            **getattr(options, "router_extra", {}),
-        )
-        router.target(options.model)  # a missing API key is one line now, not an error per unit
+        router = router_for(options, trace)
         _preload_model_client()
         return cls(flow, router, trace, options.model, sandbox)
 
@@ -133,6 +123,24 @@ class FlowSolver:
     async def close(self) -> None:
         self.router.close()
         self.trace.close()
+
+
+def router_for(options: Any, trace: Trace) -> Any:
+    """The run's model router from its ``BenchOptions`` (the Ray executor's node workers use it too,
+    so models are called with the same options wherever a unit runs)."""
+    from alphaflow.models import build_router
+
+    router = build_router(
+        options.model,
+        api_base=options.api_base,
+        concurrency=options.model_concurrency or max(8, options.concurrency),
+        cache_path=None if options.no_cache else options.cache,
+        max_cost_usd=None if options.max_cost is None else options.max_cost - options.spent_before_usd,
+        trace=trace,
+        **getattr(options, "router_extra", {}),  # further router flags (main's add_router_options)
+    )
+    router.target(options.model)  # a missing API key is one line now, not an error per unit
+    return router
 
 
 def _preload_model_client() -> None:

@@ -362,6 +362,8 @@ class _Run:
         result = await sandbox.judge(
             code, language=str(language), tests=tests, limits=limits, stop_on_first_failure=bool(stop)
         )
+        if getattr(result, "cached", False):
+            info["cached"] = True  # judged earlier in this run (JudgementCache): no sandbox exec
         return result.to_dict() if hasattr(result, "to_dict") else result
 
     # -- loop ----------------------------------------------------------------------------------

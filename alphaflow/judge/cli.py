@@ -124,6 +124,31 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--trace", metavar="FILE", help="the run's events, JSON lines (default OUT/trace.jsonl)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    from alphaflow.executors import add_executor_options
+
+    add_executor_options(parser)
+
+
+def _flow_executor(args: argparse.Namespace, trace: Any, sandbox: str | None = None) -> Any:
+    """``None`` for the local executor; for ``--executor ray``, the callable that runs units there."""
+    from alphaflow.executors import check_executor
+
+    check_executor(args.executor, args.ray_address)
+    if args.executor != "ray":
+        return None
+    import functools
+
+    from alphaflow.executors.ray_flows import run_flows_ray
+
+    return functools.partial(
+        run_flows_ray,
+        make_router=functools.partial(_router, args),  # the same router options on every node
+        trace=trace,
+        concurrency=getattr(args, "items_concurrency", None) or args.concurrency,
+        max_cost_usd=args.max_cost,
+        sandbox_backend=sandbox,
+        ray_address=args.ray_address,
+    )
 
 
 def _router(args: argparse.Namespace, trace: Any, model: str | None) -> Any:
@@ -205,6 +230,7 @@ def self_reward_command(args: argparse.Namespace) -> int:
                     trace,
                     sandbox_factory=lambda: _open_sandbox(args.sandbox),
                     on_iteration=report,
+                    executor=_flow_executor(args, trace, args.sandbox if plan.is_code else None),
                 )
             finally:
                 router.close()
@@ -271,6 +297,7 @@ def eval_command(args: argparse.Namespace) -> int:
                     model=args.model,
                     kind=kind,
                     concurrency=args.items_concurrency,
+                    executor=_flow_executor(args, trace),
                 )
             finally:
                 router.close()

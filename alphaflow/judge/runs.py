@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,10 @@ from alphaflow.errors import UserError
 from alphaflow.judge.evaluate import EVAL_KINDS, EvalKind, aggregate, kind_of_results
 from alphaflow.judge.self_reward import SelfRewardPlan, flow_inputs, write_iteration
 from alphaflow.trace import Trace
+
+# An executor for independent flow runs: (flow_ref, [(unit key, inputs)], model) -> replies in order,
+# each {"result": FlowResult} or {"error": str}; alphaflow.executors.ray_flows.run_flows_ray is one.
+FlowExecutor = Callable[..., Awaitable[list[dict[str, Any]]]]
 
 
 async def run_self_reward(
@@ -26,10 +30,14 @@ async def run_self_reward(
     sandbox_factory: Callable[[], Any] | None = None,
     on_iteration: Callable[[int, dict[str, Any]], None] | None = None,
     first_iteration: int = 1,
+    executor: FlowExecutor | None = None,
 ) -> list[dict[str, Any]]:
     """Run every iteration; return each iteration's statistics (also written to ``stats.json``).
 
-    ``first_iteration`` numbers the first actor's iteration (the training loop runs one at a time)."""
+    ``first_iteration`` numbers the first actor's iteration (the training loop runs one at a time).
+    With ``executor``, an iteration's problems (code task) or prompts (text task without
+    ``new_prompts``) run as separate units there and their records are merged in order.
+    """
     from alphaflow.engine import RunContext, load_flow, run_flow
 
     flow = load_flow(plan.flow_ref)
@@ -38,14 +46,20 @@ async def run_self_reward(
     for number, actor in enumerate(plan.actors, start=first_iteration):
         context = RunContext(router=router, sandbox_factory=sandbox_factory, trace=trace, model=actor)
         trace.write("self_reward_iteration", iteration=number, actor=actor, judge=plan.judge_model or actor)
-        result = await run_flow(flow, flow_inputs(plan, number), context)
+        if executor is None:
+            result = await run_flow(flow, flow_inputs(plan, number), context)
+            outputs, errors, cost_usd = result.outputs, list(result.errors), result.cost_usd
+            dropped = list(result.dropped_samples)
+        else:
+            replies = await executor(str(flow.path), split_units(plan, number), model=actor)
+            outputs, errors, dropped, cost_usd = merge_replies(replies)
         stats = write_iteration(
-            plan.out / f"iteration_{number}", result.outputs, actor=actor, judge=plan.judge_model or actor
+            plan.out / f"iteration_{number}", outputs, actor=actor, judge=plan.judge_model or actor
         )
-        stats["step_errors"] = list(result.errors)
-        stats["dropped_samples"] = list(result.dropped_samples)
-        stats["first_failure"] = next(iter([*result.errors, *result.dropped_samples]), None)
-        stats["cost_usd"] = result.cost_usd
+        stats["step_errors"] = errors
+        stats["dropped_samples"] = dropped
+        stats["first_failure"] = next(iter([*errors, *dropped]), None)
+        stats["cost_usd"] = cost_usd
         (plan.out / f"iteration_{number}" / "stats.json").write_text(
             json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -57,6 +71,43 @@ async def run_self_reward(
         json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return all_stats
+
+
+def split_units(plan: SelfRewardPlan, iteration: int) -> list[tuple[str, dict[str, Any]]]:
+    """An iteration as independent units: one per problem or prompt (self-instruction needs them all)."""
+    inputs = flow_inputs(plan, iteration)
+    if plan.is_code:
+        return [
+            (f"{iteration}:{index}", {**inputs, "problems": [problem]})
+            for index, problem in enumerate(plan.problems)
+        ]
+    if plan.new_prompts:
+        return [(f"{iteration}:all", inputs)]
+    return [
+        (f"{iteration}:{index}", {**inputs, "prompts": [prompt]}) for index, prompt in enumerate(plan.prompts)
+    ]
+
+
+def merge_replies(
+    replies: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[str], list[str], float | None]:
+    """The units' outputs as one iteration's: records and generated prompts in order, errors, dropped
+    samples, cost."""
+    outputs: dict[str, Any] = {"prompts": [], "generated_prompts": []}
+    errors: list[str] = []
+    dropped: list[str] = []
+    cost: float | None = 0.0
+    for reply in replies:
+        if "error" in reply:
+            errors.append(reply["error"])
+            continue
+        result = reply["result"]
+        outputs["prompts"].extend(result.outputs.get("prompts") or [])
+        outputs["generated_prompts"].extend(result.outputs.get("generated_prompts") or [])
+        errors.extend(result.errors)
+        dropped.extend(getattr(result, "dropped_samples", []))
+        cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
+    return outputs, errors, dropped, cost
 
 
 def eval_kind(flow: str) -> tuple[str, EvalKind | None]:
@@ -84,8 +135,12 @@ async def run_eval(
     model: str | None,
     kind: EvalKind | None,
     concurrency: int = 4,
+    executor: FlowExecutor | None = None,
 ) -> dict[str, Any]:
-    """Run the eval flow once per item (all judges inside); return per-item records and the aggregate."""
+    """Run the eval flow once per item (all judges inside); return per-item records and the aggregate.
+
+    With ``executor`` (e.g. the Ray executor), each item is a unit run there instead of here.
+    """
     from alphaflow.engine import RunContext, StepFailed, load_flow, run_flow
 
     flow = load_flow(flow_ref)
@@ -98,19 +153,19 @@ async def run_eval(
                 result = await run_flow(flow, {"item": item, "judges": list(judges)}, context)
             except StepFailed as error:  # this item is lost (recorded), the others go on
                 return {"id": item["id"], "error": str(error), "judges": {}}
-        outputs = result.outputs
-        per_judge = outputs.get("judges") or []
-        record: dict[str, Any] = {"id": item["id"], "judges": dict(zip(judges, per_judge, strict=False))}
-        for name, value in outputs.items():
-            if name != "judges":
-                record[name] = value
-        if result.errors:
-            record["step_errors"] = list(result.errors)
-        if result.dropped_samples:
-            record["dropped_samples"] = list(result.dropped_samples)
-        return record
+        return eval_record(item, judges, result)
 
-    records = list(await asyncio.gather(*(one(item) for item in items)))
+    if executor is None:
+        records = list(await asyncio.gather(*(one(item) for item in items)))
+    else:  # each item a unit on the executor (a Ray cluster)
+        units = [(str(item["id"]), {"item": item, "judges": list(judges)}) for item in items]
+        replies = await executor(str(flow.path), units, model=model)
+        records = [
+            eval_record(item, judges, reply["result"])
+            if "result" in reply
+            else {"id": item["id"], "error": reply["error"], "judges": {}}
+            for item, reply in zip(items, replies, strict=True)
+        ]
     if kind is not None:
         field, categorical = kind.field, kind.categorical
     else:
@@ -130,3 +185,18 @@ async def run_eval(
     for record, mean in zip(records, summary["item_means"], strict=True):
         record["mean_of_judges"] = mean
     return {"records": records, "summary": summary}
+
+
+def eval_record(item: dict[str, Any], judges: Sequence[str], result: Any) -> dict[str, Any]:
+    """One item's record from its flow result: each judge's result, the other outputs, step errors."""
+    outputs = result.outputs
+    per_judge = outputs.get("judges") or []
+    record: dict[str, Any] = {"id": item["id"], "judges": dict(zip(judges, per_judge, strict=False))}
+    for name, value in outputs.items():
+        if name != "judges":
+            record[name] = value
+    if result.errors:
+        record["step_errors"] = list(result.errors)
+    if getattr(result, "dropped_samples", None):  # main's FlowResult.dropped_samples
+        record["dropped_samples"] = list(result.dropped_samples)
+    return record

@@ -125,6 +125,7 @@ class JudgeResult:
     runner: dict[str, Any] = field(default_factory=dict)
     # What the backend enforced, e.g. {"network": "none", ...}; the local backend fills it in.
     isolation: dict[str, str] = field(default_factory=dict)
+    cached: bool = False  # a copy of an earlier identical judgement (JudgementCache)
 
     @property
     def accepted(self) -> bool:
