@@ -31,7 +31,7 @@ from typing import Any
 from alphaflow.problems import load_jsonl
 from alphaflow.resources import REPO_ROOT
 from alphaflow.sandbox import JudgeResult, Limits, Sandbox, open_sandbox
-from alphaflow.sandbox.protocol import runner_module
+from alphaflow.sandbox.runner.checker import compare_tokens
 
 ECHO = "import sys\nsys.stdout.write(sys.stdin.read())\n"
 TRIVIAL_TESTS = [{"input": f"{i}\n", "output": f"{i}\n"} for i in range(300)]
@@ -94,7 +94,7 @@ async def measure_backend(sandbox: Sandbox, many: list[list[dict[str, Any]]], sl
 
 def measure_docker_run(image: str, count: int) -> dict[str, Any]:
     """The naive way: a fresh container per test, output compared on the host with the runner's checker."""
-    compare = runner_module().compare_tokens
+    compare = compare_tokens
     tests = TRIVIAL_TESTS[:count]
     accepted = 0
     started = time.perf_counter()

@@ -1,13 +1,12 @@
 """The in-container judge, run on the host as a subprocess exactly as the image runs it.
 
-`sandbox/runner.py` is standard library only, so these tests need no Docker: each one sends a real
-request on stdin and reads the real JSON result. The host's environment carries a fake API key that
-no solution may see.
+The runner package (`alphaflow/sandbox/runner`) is standard library only, so these tests need no
+Docker: each one sends a real request on stdin and reads the real JSON result. The host's
+environment carries a fake API key that no solution may see.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,7 +17,12 @@ from typing import Any
 
 import pytest
 
-RUNNER = Path(__file__).resolve().parent.parent / "sandbox" / "runner.py"
+from alphaflow.sandbox.runner import RUNNER_DIR, checker
+from alphaflow.sandbox.runner.protocol import RUNNER_VERSION
+
+RUNNER_MODULES = ("checker", "compilers", "forkserver", "judge", "processes", "protocol", "pyfork", "serve")
+
+RUNNER = Path(RUNNER_DIR)
 FAKE_KEY = "sk-alphaflow-test-key-must-not-leak"
 FAST = {"time_s": 1.0, "memory_bytes": 256 << 20}
 
@@ -47,13 +51,6 @@ def one(language: str, source: str, stdin: str = "", expected: str | None = "", 
     return result
 
 
-def load_runner_module():
-    spec = importlib.util.spec_from_file_location("alphaflow_sandbox_runner", RUNNER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # --- verdicts ---------------------------------------------------------------------------------------
 
 
@@ -65,7 +62,7 @@ def test_python_accepted_and_result_shape() -> None:
     )
     assert result["verdict"] == "AC"
     assert result["compile"]["ok"] is True
-    assert result["runner"]["version"] == 1
+    assert result["runner"]["version"] == RUNNER_VERSION
     assert result["runner"]["python"].count(".") == 2
     first = result["tests"][0]
     assert first["verdict"] == "AC" and first["stdout"] == "42\n" and first["exit_code"] == 0
@@ -128,7 +125,22 @@ def test_sleeping_forever_is_stopped_by_the_wall_clock_backstop() -> None:
 def test_allocating_10_gb_is_mle() -> None:
     result = one("python", "data = bytearray(10 * 1024**3)\nprint(len(data))")
     assert result["verdict"] == "MLE"
-    assert "MemoryError" in result["test"]["stderr"]
+    assert "memory" in result["test"]["message"]
+    assert result["test"]["memory_kb"] > 256 * 1024  # judged on what it really used, then stopped
+
+
+def test_memory_reserved_but_not_used_is_no_limit() -> None:
+    """A 1 GiB thread stack and a 2 GiB untouched mapping under a 64 MiB limit: AC (Codeforces
+    counts memory used, not address space)."""
+    source = (
+        "import mmap, threading\n"
+        "reserved = mmap.mmap(-1, 2 << 30)\n"
+        "threading.stack_size(1 << 30)\n"
+        "t = threading.Thread(target=lambda: print('ok'))\n"
+        "t.start(); t.join()\n"
+    )
+    result = one("python", source, expected="ok", limits={"time_s": 2.0, "memory_bytes": 64 << 20})
+    assert result["verdict"] == "AC", result["test"]
 
 
 def test_growing_past_the_limit_is_mle() -> None:
@@ -206,7 +218,7 @@ def test_unsupported_language_is_a_verdict_not_a_crash() -> None:
 
 @pytest.fixture(scope="module")
 def runner_module():
-    return load_runner_module()
+    return checker
 
 
 @pytest.mark.parametrize(
@@ -245,12 +257,8 @@ def test_token_checker_options_and_messages(runner_module) -> None:
 
 
 def test_importing_the_runner_has_no_side_effects() -> None:
-    code = (
-        "import importlib.util as u\n"
-        f"s = u.spec_from_file_location('r', {str(RUNNER)!r})\n"
-        "s.loader.exec_module(u.module_from_spec(s))\n"
-        "print('ok')"
-    )
+    modules = ", ".join(f"alphaflow.sandbox.runner.{name}" for name in RUNNER_MODULES)
+    code = f"import {modules}\nprint('ok')"
     done = subprocess.run([sys.executable, "-c", code], input="", capture_output=True, text=True, timeout=30)
     assert done.stdout == "ok\n" and done.stderr == ""
 
@@ -467,7 +475,7 @@ def test_each_test_starts_from_a_fresh_interpreter_state() -> None:
 
 
 class Server:
-    """A real ``runner.py --serve`` process, spoken to in its framed protocol."""
+    """A real ``runner --serve`` process, spoken to in its framed protocol."""
 
     def __init__(self, sweep: Path) -> None:
         env = dict(os.environ, OPENAI_API_KEY=FAKE_KEY)
@@ -505,7 +513,7 @@ def test_serve_answers_requests_in_turn_and_sweeps_between_them(tmp_path: Path) 
     try:
         echo = server.ask("print(input())", [{"input": "5", "output": "5"}] * 3)
         assert echo["verdict"] == "AC" and len(echo["tests"]) == 3
-        assert echo["runner"]["version"] == 1
+        assert echo["runner"]["version"] == RUNNER_VERSION
         # Litter in the work dir (a locked directory too) is gone after the next request.
         (sweep / "locked" / "inner").mkdir(parents=True)
         (sweep / "litter.txt").write_text("x")

@@ -214,7 +214,7 @@ for pid in os.listdir("/proc"):
         continue
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            if b"runner.py" not in handle.read():
+            if b"--serve" not in handle.read():  # the serving runner
                 continue
     except OSError:
         continue

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
+from alphaflow.sandbox.runner import RUNNER_DIR
 
 START_ENGINE = "setsid nohup dockerd --bridge=none --iptables=false >/var/log/alphaflow-dockerd.log 2>&1 &"
 INSTALL_ENGINE = "apt-get install -y docker.io && " + START_ENGINE
@@ -61,8 +62,8 @@ def run_checks() -> list[Check]:
 
 
 def _runner_check() -> Check:
-    runner = sandbox_dir() / "runner.py"
-    return Check("runner", runner.exists(), str(runner), "git checkout -- sandbox/runner.py")
+    runner = f"{RUNNER_DIR}/__main__.py"
+    return Check("runner", os.path.exists(runner), runner, "git checkout -- alphaflow/sandbox/runner")
 
 
 def _local_checks() -> list[Check]:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from alphaflow.resources import sandbox_dir
 from alphaflow.sandbox.base import Sandbox, relative_work_path
+from alphaflow.sandbox.runner import RUNNER_DIR
 from alphaflow.sandbox.types import RunResult, SandboxFault
 
 WEAK_ISOLATION_WARNING = (
@@ -58,7 +58,7 @@ class LocalSandbox(Sandbox):
 
     def __init__(self, pool_size: int | None = None, warn: bool = True) -> None:
         self.concurrency = asyncio.Semaphore(pool_size or os.cpu_count() or 1)
-        self.runner_path = sandbox_dir() / "runner.py"
+        self.runner_path = Path(RUNNER_DIR)
         self.work_dir = Path(tempfile.mkdtemp(prefix="alphaflow-sandbox-"))
         self.work_dir.chmod(0o711)  # a root runner drops solutions to nobody, who must traverse it
         if warn:

@@ -1,19 +1,15 @@
 """The host side of the runner protocol: build the request JSON, read the runner's answer.
 
-The runner (``sandbox/runner.py``) reads one JSON object on stdin and writes one on stdout; this module
-is the only place on the host that knows those field names.
+The runner (``alphaflow.sandbox.runner``) reads one JSON object on stdin and writes one on stdout; this
+module is the only place on the host that knows those field names. Verdicts, limits and frames come
+from the runner's own ``protocol`` module, so both sides share one definition.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from functools import cache
-from types import ModuleType
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
 from alphaflow.sandbox.types import (
     VERDICTS,
     Checker,
@@ -24,8 +20,6 @@ from alphaflow.sandbox.types import (
     TestResult,
     TokenChecker,
 )
-
-RUNNER_PATH_IN_IMAGE = "/opt/alphaflow/runner.py"
 
 
 def checker_spec(checker: Checker) -> dict[str, Any]:
@@ -155,16 +149,3 @@ def overall_verdict(result: JudgeResult) -> str:
         if test.verdict != "AC":
             return test.verdict
     return "AC" if len(result.tests) == result.total else result.verdict
-
-
-@cache
-def runner_module() -> ModuleType:
-    """``sandbox/runner.py`` loaded as a module, for its token comparison on the host."""
-    path = sandbox_dir() / "runner.py"
-    spec = importlib.util.spec_from_file_location("alphaflow_sandbox_runner", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the sandbox runner from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module

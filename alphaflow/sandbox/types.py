@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from alphaflow.sandbox.runner import protocol as runner_protocol
+
 Verdict = Literal["AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported"]
-VERDICTS: tuple[str, ...] = ("AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported")
+# The runner's verdicts, less "skipped" (a test not run is left out of a JudgeResult).
+VERDICTS: tuple[str, ...] = tuple(v for v in runner_protocol.VERDICTS if v != "skipped")
 
 # Languages the image can run, with the spellings people use for them.
 LANGUAGE_ALIASES: dict[str, str] = {
@@ -22,11 +25,12 @@ LANGUAGE_ALIASES: dict[str, str] = {
     "cxx": "cpp",
 }
 
-DEFAULT_TIME_S = 2.0
-DEFAULT_MEMORY_BYTES = 256 << 20
-DEFAULT_OUTPUT_BYTES = 64 << 20
-DEFAULT_COMPILE_TIME_S = 30.0
-DEFAULT_WALL_FACTOR = 3.0
+DEFAULT_TIME_S = runner_protocol.DEFAULT_TIME_S
+DEFAULT_MEMORY_BYTES = runner_protocol.DEFAULT_MEMORY_BYTES
+DEFAULT_OUTPUT_BYTES = runner_protocol.DEFAULT_OUTPUT_BYTES
+DEFAULT_COMPILE_TIME_S = runner_protocol.DEFAULT_COMPILE_TIME_S
+DEFAULT_WALL_FACTOR = runner_protocol.DEFAULT_WALL_FACTOR
+DEFAULT_FLOAT_TOL = runner_protocol.DEFAULT_FLOAT_TOL
 # How much of each test's stdout/stderr comes back for reports and fix prompts.
 DEFAULT_KEEP_BYTES = 4096
 # Inputs and expected outputs shown in ``JudgeResult.to_dict()``.
@@ -50,8 +54,8 @@ class Limits:
     """Per-test limits, enforced inside the sandbox by the runner."""
 
     time_s: float = DEFAULT_TIME_S  # CPU time per test
-    memory_bytes: int = DEFAULT_MEMORY_BYTES  # address space per test
-    output_bytes: int = DEFAULT_OUTPUT_BYTES  # stdout+stderr per test; more is OLE
+    memory_bytes: int = DEFAULT_MEMORY_BYTES  # peak resident memory per test (used, not reserved)
+    output_bytes: int = DEFAULT_OUTPUT_BYTES  # stdout (and stderr) per test; more is OLE
     compile_time_s: float = DEFAULT_COMPILE_TIME_S
     wall_factor: float = DEFAULT_WALL_FACTOR  # wall-clock backstop = time_s * wall_factor
 
@@ -170,7 +174,7 @@ class ProgramChecker:
 class TokenChecker:
     """The runner's token comparison with explicit settings (the default when ``checker`` is None)."""
 
-    float_tol: float = 1e-6
+    float_tol: float = DEFAULT_FLOAT_TOL
     case_sensitive: bool = True
 
 
