@@ -53,6 +53,7 @@ class BenchOptions:
     pool_size: int | None = None
     time_limit_s: float | None = None
     memory_limit_mb: int | None = None
+    case_insensitive: bool | None = None  # True: every problem's outputs compared case-insensitively
     cache: str | None = None  # model cache path; default RUN_DIR/model_cache.sqlite
     no_cache: bool = False
     flow_inputs: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +156,8 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
         limit=options.limit,
     )
     problem_set = load_problems(source, selection)
+    for problem in problem_set.problems if options.case_insensitive else ():
+        problem.case_insensitive = True
     if not problem_set.problems:
         raise UserError(f"--data {options.data}: no problem matches the filters")
     flow_path = resolve_flow_path(options.flow)

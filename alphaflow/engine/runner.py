@@ -330,7 +330,7 @@ class _Run:
 
     # -- sandbox -------------------------------------------------------------------------------
     async def _sandbox_step(self, flow: Flow, step: S.SandboxStep, scope: dict[str, Any], info: dict) -> Any:
-        from alphaflow.sandbox import Limits
+        from alphaflow.sandbox import Limits, TokenChecker
 
         render = flow.templates.render
         code = render(step.code, scope)
@@ -353,7 +353,12 @@ class _Run:
             info["inputs"] = {"language": language, "tests": len(tests), "code": _summary(code, 2000)}
         sandbox = await self.sandbox()
         result = await sandbox.judge(
-            code, language=str(language), tests=tests, limits=limits, stop_on_first_failure=bool(stop)
+            code,
+            language=str(language),
+            tests=tests,
+            limits=limits,
+            checker=TokenChecker.for_problem(problem),  # the problem's case_insensitive field
+            stop_on_first_failure=bool(stop),
         )
         return result.to_dict() if hasattr(result, "to_dict") else result
 

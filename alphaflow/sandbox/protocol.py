@@ -35,6 +35,14 @@ def checker_spec(checker: Checker) -> dict[str, Any]:
     raise TypeError(f"checker must be None, TokenChecker, ProgramChecker or a callable, not {checker!r}")
 
 
+def checker_record(checker: Checker) -> dict[str, Any]:
+    """How outputs are compared, as every ``JudgeResult`` records it (a program's source left out)."""
+    spec = checker_spec(checker)
+    if spec["kind"] == "none":
+        return {"kind": "host", "function": getattr(checker, "__qualname__", type(checker).__name__)}
+    return {key: value for key, value in spec.items() if key != "source"}
+
+
 def build_request(
     *,
     source: str,
@@ -116,6 +124,7 @@ def parse_response(raw: bytes, tests: list[dict[str, Any]]) -> JudgeResult:
         compile_output=str(compile_info.get("output") or ""),
         compile_s=float(compile_info.get("seconds") or 0.0),
         runner=answer.get("runner") or {},
+        checker=answer.get("checker") or {},
     )
 
 

@@ -127,6 +127,8 @@ class JudgeResult:
     message: str = ""
     host: dict[str, Any] = field(default_factory=host_info)
     runner: dict[str, Any] = field(default_factory=dict)
+    # How outputs were compared, as the runner reports it: kind, float_tol, case_sensitive.
+    checker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -148,6 +150,7 @@ class JudgeResult:
             "message": self.message,
             "host": self.host,
             "runner": self.runner,
+            "checker": self.checker,
         }
 
 
@@ -176,6 +179,17 @@ class TokenChecker:
 
     float_tol: float = DEFAULT_FLOAT_TOL
     case_sensitive: bool = True
+
+    @classmethod
+    def for_problem(cls, problem: Any, case_insensitive: bool | None = None) -> TokenChecker:
+        """The checker a problem asks for: case-insensitive when ``case_insensitive`` is True, or
+        when it is None and the problem (a ``Problem`` or its ``for_flow()`` dict) says so."""
+        if case_insensitive is None:
+            if isinstance(problem, Mapping):
+                case_insensitive = bool(problem.get("case_insensitive"))
+            else:
+                case_insensitive = bool(getattr(problem, "answers_any_case", False))
+        return cls(case_sensitive=not case_insensitive)
 
 
 # What ``judge(checker=...)`` accepts: None (default token comparison), token settings, a host-side
