@@ -5,11 +5,12 @@ Started by the runner as ``python3 -S forkserver.py MODE CODE_FILE SOURCE_PATH S
 nothing from the runner package and as little as it can, because everything imported here is paid
 by every solution.
 
-``serve CONTROL_FD CPU_SOFT CPU_HARD FSIZE STACK NPROC``: the solution's code is loaded once; for each
-test the runner sends three pipe ends over the control socket, and this server forks a pristine child
-(it never ran the solution itself) that takes them as stdin/stdout/stderr, sets its rlimits and runs
-the solution. The server answers ``P<pid>`` at the fork and ``X<status> <cpu s> <peak KiB>`` when the
-child has ended. Forking a pre-loaded interpreter saves its start-up per test.
+``serve CONTROL_FD CPU_SOFT CPU_HARD FSIZE STACK NPROC``: the solution's code is loaded once; the
+server forks a pristine child (it never ran the solution itself) and says ``P<pid>``; the child waits
+for the runner to send a test's three pipe ends over the control socket, takes them as
+stdin/stdout/stderr, sets its rlimits and runs the solution; the server says
+``X<status> <cpu s> <peak KiB>`` when it has ended, and forks the next. Forking a pre-loaded
+interpreter saves its start-up per test.
 
 ``run [ARGS...]``: run the solution once in this process (the classic path; checkers too).
 
@@ -23,6 +24,7 @@ trivial test.
 """
 
 import _socket
+import atexit
 import builtins
 import gc
 import marshal
@@ -46,37 +48,47 @@ def load(code_file: str, source_path: str, site_dirs: str):
 
 
 def serve(code, control_fd: int, limits: list) -> None:
-    """Fork a child per request; returns only in a child, which then runs the solution."""
+    """Fork a child per test, ahead of time; returns only in a child, which then runs the solution.
+
+    The next child is forked while the runner is still busy with the last test's result, and waits
+    for its test's pipe ends itself: the fork is off each test's critical path.
+    """
     control = _socket.socket(fileno=control_fd)
     gc.freeze()  # children collect only what the solution made, not the server's objects
     while True:
-        try:
-            message, fds = _receive(control)
-        except OSError:
-            os._exit(0)
-        if not message or len(fds) != 3:
-            os._exit(0)
         pid = os.fork()
         if pid == 0:
-            os.setsid()
-            for target, fd in enumerate(fds):
-                os.dup2(fd, target)
-            for fd in fds:
-                os.close(fd)
-            control.close()
-            cpu_soft, cpu_hard, fsize, stack, nproc = limits
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-            if nproc >= 0:
-                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            _take_test(control, limits)
             return
-        for fd in fds:
-            os.close(fd)
-        control.send(b"P%d" % pid)
-        _, status, usage = os.wait4(pid, 0)
-        control.send(b"X%d %r %d" % (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss))
+        try:
+            control.send(b"P%d" % pid)
+            _, status, usage = os.wait4(pid, 0)
+            control.send(b"X%d %r %d" % (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss))
+        except OSError:  # the runner is gone
+            os._exit(0)
+
+
+def _take_test(control, limits: list) -> None:
+    """In a fresh child: wait for the test's stdin/stdout/stderr, take them, set the limits."""
+    try:
+        message, fds = _receive(control)
+    except OSError:
+        os._exit(0)
+    if not message or len(fds) != 3:
+        os._exit(0)  # the runner closed the control socket: no more tests
+    os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        os.close(fd)
+    control.close()
+    cpu_soft, cpu_hard, fsize, stack, nproc = limits
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    if nproc >= 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def _receive(control):
@@ -92,6 +104,7 @@ def _receive(control):
 
 def run(code) -> None:
     """Run ``code`` as ``__main__`` and end the process as the interpreter would (never returns)."""
+    promotions = gc.get_count()[2]  # gen-1 collections so far (the server's objects are frozen)
     main = type(sys)("__main__")
     main.__file__ = sys.argv[0]
     main.__builtins__ = builtins
@@ -111,8 +124,6 @@ def run(code) -> None:
     threading = sys.modules.get("threading")
     if threading is not None and hasattr(threading, "_shutdown"):
         threading._shutdown()
-    import atexit
-
     atexit._run_exitfuncs()
     if not _flush(sys.stdout, sys.stderr):
         status = 120  # what CPython returns when flushing stdout fails at exit
@@ -121,8 +132,10 @@ def run(code) -> None:
     # run while the globals they use still exist; the original streams are flushed last.
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
     sys.modules.pop("__main__", None)
-    gc.collect()
-    _flush(sys.__stdout__, sys.__stderr__)
+    # Generations 0-1 hold everything the solution made unless a gen-1 collection promoted some of
+    # it; a full collection would also empty the free lists, touching (copying) pages for nothing.
+    gc.collect(1 if gc.get_count()[2] == promotions else 2)
+    _flush(sys.__stdout__, sys.__stderr__)  # finalizers may have written to them
     if interrupted:  # CPython ends an unhandled KeyboardInterrupt by dying of SIGINT
         import signal
 

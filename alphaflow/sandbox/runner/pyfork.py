@@ -49,14 +49,15 @@ class ForkServer:
         outcome = None
         try:
             try:
+                answer = self.control.recv(64)  # the child forked ahead for this test (usually waiting)
+                if not answer.startswith(b"P"):
+                    raise ForkServerLost(f"unexpected answer {answer[:20]!r}")
+                pid = int(answer[1:])
+                started = time.monotonic()
                 socket.send_fds(self.control, [b"R"], list(pipes.child_ends()))
                 pipes.close_child_ends()
-                answer = self.control.recv(64)
             except OSError as error:
                 raise ForkServerLost(str(error)) from None
-            if not answer.startswith(b"P"):
-                raise ForkServerLost(f"unexpected answer {answer[:20]!r}")
-            pid = int(answer[1:])
             outcome = supervise(pid, pipes, stdin, limits, started, ServerWaiter(self.control))
         finally:
             if pid is not None:

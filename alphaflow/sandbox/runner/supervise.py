@@ -10,7 +10,7 @@ limit is killed at once and judged MLE.
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import time
 
@@ -22,6 +22,7 @@ STARVED_WALL_FACTOR = 4
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # How long to drain pipes after the program exited (a leftover child may still hold them).
 DRAIN_S = 0.2
+PIPE_CHUNK = 1 << 16  # a pipe's buffer: the most one read or write moves
 # How often a running process's peak memory is read. A trivial test ends before the first reading;
 # at memset speed (~10 GB/s) a process overshoots the limit by at most ~50 MB before it is killed.
 MEMORY_POLL_S = 0.005
@@ -125,34 +126,37 @@ class ChildWaiter:
 
 
 def supervise(pid: int, pipes: Pipes, data: bytes, limits: RunLimits, started: float, waiter) -> Outcome:
-    """Feed stdin, read stdout/stderr with caps, enforce the wall clock, collect rusage."""
+    """Feed stdin, read stdout/stderr with caps, enforce the wall clock and the memory limit,
+    collect rusage. ``waiter`` tells when ``pid`` has ended (``ChildWaiter`` or the fork server's)."""
     outcome = Outcome()
     deadline = started + limits.wall_s
     last_deadline = started + limits.wall_s * STARVED_WALL_FACTOR
-    selector = selectors.DefaultSelector()
+    poller = select.poll()
     stdin_fd, out_fd, err_fd = pipes.stdin_write, pipes.stdout_read, pipes.stderr_read
-    for fd in (stdin_fd, out_fd, err_fd):
-        os.set_blocking(fd, False)
+    os.set_blocking(out_fd, False)
+    os.set_blocking(err_fd, False)
     view, written = memoryview(data), 0
-    # Registered by flag, not by fd number: once stdin is closed its number may be reused.
-    stdin_registered = bool(data)
-    if data:
-        selector.register(stdin_fd, selectors.EVENT_WRITE)
+    stdin_open = False
+    if data:  # most inputs fit in the pipe at once: no poll round for them
+        os.set_blocking(stdin_fd, False)
+        written = _feed(stdin_fd, view, 0)
+        stdin_open = written < len(view)
+    if stdin_open:
+        poller.register(stdin_fd, select.POLLOUT)
     else:
         pipes.close(stdin_fd)
-    selector.register(out_fd, selectors.EVENT_READ)
-    selector.register(err_fd, selectors.EVENT_READ)
+    reading = {out_fd, err_fd}
+    poller.register(out_fd, select.POLLIN)
+    poller.register(err_fd, select.POLLIN)
     waiter_fd = waiter.fd
     if waiter_fd is not None:
-        selector.register(waiter_fd, selectors.EVENT_READ)
+        poller.register(waiter_fd, select.POLLIN)
     ended = False
 
-    def close_stdin() -> None:
-        nonlocal stdin_registered
-        if stdin_registered:
-            selector.unregister(stdin_fd)
-            stdin_registered = False
-        pipes.close(stdin_fd)
+    def read(fd: int, drain: bool = False) -> None:
+        if not _read_into(fd, out_fd, outcome, limits, drain):
+            poller.unregister(fd)
+            reading.discard(fd)
 
     def reap(blocking: bool) -> None:
         nonlocal ended
@@ -195,41 +199,50 @@ def supervise(pid: int, pipes: Pipes, data: bytes, limits: RunLimits, started: f
                 if waiter_fd is None:
                     reap(blocking=False)
                     continue
-            timeout = max(0.0, min(remaining, next_poll - now))
-            for key, _ in selector.select(timeout):
-                fd = key.fd
+            timeout_ms = max(0.0, min(remaining, next_poll - now)) * 1000
+            for fd, _ in poller.poll(timeout_ms):
                 if fd == waiter_fd:
                     reap(blocking=True)
-                elif stdin_registered and fd == stdin_fd:
-                    try:
-                        written += os.write(stdin_fd, view[written : written + 65536])
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:  # the program closed its stdin early: that is fine
-                        written = len(view)
+                elif stdin_open and fd == stdin_fd:
+                    written = _feed(stdin_fd, view, written)
                     if written >= len(view):
-                        close_stdin()
-                elif fd in (out_fd, err_fd):
-                    _read_into(fd, out_fd, outcome, limits, selector)
+                        poller.unregister(stdin_fd)
+                        stdin_open = False
+                        pipes.close(stdin_fd)
+                elif fd in reading:
+                    read(fd)
             if outcome.output_exceeded and not ended:
                 kill_now()
                 break
         # The program is gone: kill what it left in its group and drain what is still buffered.
         send_signal(pid, signal.SIGKILL, group=True)
-        close_stdin()
-        if waiter_fd is not None:
-            selector.unregister(waiter_fd)
+        pipes.close(stdin_fd)
+        for fd in list(reading):  # usually all there is: read it without another poll round
+            read(fd, drain=True)
+        if reading and waiter_fd is not None:
+            poller.unregister(waiter_fd)
         drain_end = time.monotonic() + DRAIN_S
-        while len(selector.get_map()) and not outcome.output_exceeded:
+        while reading and not outcome.output_exceeded:
             remaining = drain_end - time.monotonic()
             if remaining <= 0:
                 break
-            for key, _ in selector.select(remaining):
-                _read_into(key.fd, out_fd, outcome, limits, selector)
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd in reading:
+                    read(fd)
     finally:
-        selector.close()
         waiter.close()
     return outcome
+
+
+def _feed(fd: int, view: memoryview, written: int) -> int:
+    """Write the next chunk of stdin; how much is written now (all of it once the program closed
+    its stdin: that is fine)."""
+    try:
+        return written + os.write(fd, view[written : written + PIPE_CHUNK])
+    except BlockingIOError:
+        return written
+    except BrokenPipeError:
+        return len(view)
 
 
 def _starved(pid: int, cpu_limit_s: float) -> bool:
@@ -259,36 +272,35 @@ def _has_company(pid: int, session: bytes) -> bool:
     return False
 
 
-def _read_into(
-    fd: int, out_fd: int, outcome: Outcome, limits: RunLimits, selector: selectors.BaseSelector
-) -> None:
-    """Read one chunk from stdout or stderr; keeps at most the caps, flags output past the limit."""
-    try:
-        chunk = os.read(fd, 1 << 16)
-    except BlockingIOError:
-        return
-    if not chunk:
-        selector.unregister(fd)
-        return
-    if fd == out_fd:
-        outcome.stdout_total += len(chunk)
-        room = limits.keep_stdout - len(outcome.stdout)
-        if room > 0:
-            outcome.stdout += chunk[:room]
-        if outcome.stdout_total > limits.output_bytes:
-            outcome.output_exceeded = True
-    else:
-        outcome.stderr_total += len(chunk)
-        outcome.stderr_tail = (outcome.stderr_tail + chunk)[-512:]
-        room = limits.keep_stderr - len(outcome.stderr)
-        if room > 0:
-            outcome.stderr += chunk[:room]
-        if outcome.stderr_total > limits.output_bytes:
-            outcome.output_exceeded = True
-
-
-# --------------------------------------------------------------------------------------------------
-# Verdicts
+def _read_into(fd: int, out_fd: int, outcome: Outcome, limits: RunLimits, drain: bool = False) -> bool:
+    """Read what stdout or stderr holds (``drain``: until it is empty or ends); keeps at most the
+    caps, flags output past the limit. False at end of file."""
+    while True:
+        try:
+            chunk = os.read(fd, PIPE_CHUNK)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        if fd == out_fd:
+            outcome.stdout_total += len(chunk)
+            room = limits.keep_stdout - len(outcome.stdout)
+            if room > 0:
+                outcome.stdout += chunk[:room]
+            if outcome.stdout_total > limits.output_bytes:
+                outcome.output_exceeded = True
+                return True
+        else:
+            outcome.stderr_total += len(chunk)
+            outcome.stderr_tail = (outcome.stderr_tail + chunk)[-512:]
+            room = limits.keep_stderr - len(outcome.stderr)
+            if room > 0:
+                outcome.stderr += chunk[:room]
+            if outcome.stderr_total > limits.output_bytes:
+                outcome.output_exceeded = True
+                return True
+        if len(chunk) < PIPE_CHUNK and not drain:
+            return True  # the pipe is empty for now: back to waiting
 
 
 def peak_memory_kb(pid: int) -> int:
