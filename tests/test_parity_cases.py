@@ -150,3 +150,35 @@ def test_an_explicit_setting_beats_the_statement() -> None:
 )
 def test_float_tolerance_is_exact_at_the_boundary(expected: str, actual: str, accepted: bool) -> None:
     assert compare_tokens(expected, actual, float_tol=1e-6)[0] is accepted
+
+
+@pytest.mark.parametrize("command", [["sandbox", "run"], ["solve"], ["bench", "codecontests"]])
+def test_every_judging_command_takes_case_insensitive(command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "alphaflow", *command, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "--case-insensitive" in done.stdout
+
+
+def test_a_flows_sandbox_step_follows_the_problem(tmp_path: Path) -> None:
+    """The flow engine's sandbox step judges with the problem's case rule (``for_flow()``)."""
+    import asyncio
+
+    from alphaflow.engine.runner import RunContext, run_flow
+    from alphaflow.sandbox import open_sandbox
+
+    flow = tmp_path / "judge.yaml"
+    flow.write_text(
+        "name: judge_only\n"
+        "inputs:\n  problem: {type: object}\n"
+        "steps:\n"
+        "  - id: judge\n    kind: sandbox\n    code: \"print('Yes')\"\n    language: python\n"
+        '    tests: "{{ inputs.problem.public_tests }}"\n'
+        'outputs:\n  verdict: "{{ judge.verdict }}"\n  case_sensitive: "{{ judge.checker.case_sensitive }}"\n'
+    )
+    row = json.loads((CASES / "15-yes-no-any-case" / "problem.jsonl").read_text())
+    problem = Problem.from_codecontests(row)
+    context = RunContext(sandbox_factory=lambda: open_sandbox("local", warn=False))
+    result = asyncio.run(run_flow(flow, {"problem": problem.for_flow()}, context))
+    assert result.outputs["verdict"] == "AC", result.outputs
+    assert result.outputs["case_sensitive"] in (False, "False")
