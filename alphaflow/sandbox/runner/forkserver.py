@@ -7,7 +7,7 @@ by every solution.
 
 ``serve CONTROL_FD CPU_SOFT CPU_HARD FSIZE STACK NPROC``: the solution's code is loaded once; the
 server forks a pristine child (it never ran the solution itself) and says ``P<pid>``; the child waits
-for the runner to send a test's three pipe ends over the control socket, takes them as
+for the runner to send a test's three pipe ends over the control socket (``R<its pid>``), takes them as
 stdin/stdout/stderr, sets its rlimits and runs the solution; the server says
 ``X<status> <cpu s> <peak KiB>`` when it has ended, and forks the next. Forking a pre-loaded
 interpreter saves its start-up per test.
@@ -70,12 +70,18 @@ def serve(code, control_fd: int, limits: list) -> None:
 
 def _take_test(control, limits: list) -> None:
     """In a fresh child: wait for the test's stdin/stdout/stderr, take them, set the limits."""
-    try:
-        message, fds = _receive(control)
-    except OSError:
-        os._exit(0)
-    if not message or len(fds) != 3:
-        os._exit(0)  # the runner closed the control socket: no more tests
+    mine = b"R%d" % os.getpid()
+    while True:
+        try:
+            message, fds = _receive(control)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)  # the runner closed the control socket: no more tests
+        if message == mine and len(fds) == 3:
+            break
+        for fd in fds:  # a test meant for a child that died before taking it
+            os.close(fd)
     os.setsid()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)

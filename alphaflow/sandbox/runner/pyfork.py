@@ -54,7 +54,7 @@ class ForkServer:
                     raise ForkServerLost(f"unexpected answer {answer[:20]!r}")
                 pid = int(answer[1:])
                 started = time.monotonic()
-                socket.send_fds(self.control, [b"R"], list(pipes.child_ends()))
+                socket.send_fds(self.control, [b"R%d" % pid], list(pipes.child_ends()))
                 pipes.close_child_ends()
             except OSError as error:
                 raise ForkServerLost(str(error)) from None
