@@ -452,6 +452,17 @@ def test_python_exit_semantics(fork_server: bool) -> None:
         "print('main')"
     )
     assert one("python", source, expected="main thread at exit", **mode)["verdict"] == "AC"
+    # A replaced sys.stdout, the answer written through sys.__stdout__ from an atexit handler.
+    source = (
+        "import atexit, io, sys\n"
+        "buffer = sys.stdout = io.StringIO()\n"
+        "atexit.register(lambda: sys.__stdout__.write(buffer.getvalue()))\n"
+        "print(int(input()) * 2)"
+    )
+    assert one("python", source, stdin="21\n", expected="42", **mode)["verdict"] == "AC"
+    # An unhandled KeyboardInterrupt ends the process by SIGINT, as CPython does.
+    result = one("python", "raise KeyboardInterrupt", **mode)
+    assert (result["verdict"], result["test"]["signal"]) == ("RE", "SIGINT")
     # sys.exit with a message: exit code 1, message on stderr.
     result = one("python", "import sys\nsys.exit('bad input')", **mode)
     assert (result["verdict"], result["test"]["exit_code"]) == ("RE", 1)
@@ -553,3 +564,37 @@ def test_serve_kills_what_a_solution_leaves_before_the_next_request(tmp_path: Pa
         assert server.ask(count, [{"input": "", "output": "0"}])["verdict"] == "AC"
     finally:
         assert server.finish() == 0
+
+
+def test_a_fork_server_child_that_dies_before_its_test_shifts_nothing() -> None:
+    """The child forked ahead for the next test is killed before it takes it (a stray of an earlier
+    test could do that): that test reports the kill, and later tests still get their own pipes."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+
+    from alphaflow.sandbox.runner.compilers import compile_program
+    from alphaflow.sandbox.runner.judge import _run_limits
+    from alphaflow.sandbox.runner.processes import Sandbox
+    from alphaflow.sandbox.runner.protocol import DEFAULT_LIMITS
+    from alphaflow.sandbox.runner.pyfork import ForkServer
+
+    workdir = tempfile.mkdtemp(prefix="alphaflow-forkserver-test-")
+    sandbox = Sandbox(workdir)
+    limits = _run_limits(DEFAULT_LIMITS, keep_stdout=4096, keep_stderr=4096)
+    program = compile_program(sandbox, "python", "print(input())", "solution", DEFAULT_LIMITS, 4096)
+    server = ForkServer(sandbox, program, limits)
+    try:
+        first = server.run(b"1\n", limits)
+        waiting = server.control.recv(64, socket.MSG_PEEK)  # "P<pid>" of the child forked ahead
+        os.kill(int(waiting[1:]), signal.SIGKILL)
+        second = server.run(b"2\n", limits)
+        third = server.run(b"3\n", limits)
+        fourth = server.run(b"4\n", limits)
+    finally:
+        server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert bytes(first.stdout) == b"1\n"
+    assert (second.signal, bytes(second.stdout)) == (signal.SIGKILL, b"")
+    assert (bytes(third.stdout), bytes(fourth.stdout)) == (b"3\n", b"4\n")
