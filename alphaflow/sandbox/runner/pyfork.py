@@ -60,7 +60,7 @@ class ForkServer:
                 raise ForkServerLost(str(error)) from None
             outcome = supervise(pid, pipes, stdin, limits, started, ServerWaiter(self.control))
         finally:
-            if pid is not None:
+            if pid is not None and outcome is None:  # supervise did it when it returned
                 send_signal(pid, 9, group=True)  # SIGKILL: whatever it left in its group
             self.sandbox.registry.kill_strays()
             pipes.close_all()
