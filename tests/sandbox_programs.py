@@ -89,7 +89,7 @@ print("leaked " + ",".join(leaks) if leaks else "contained")
 
 WRITE_OUTSIDE = """import os
 written = []
-for path in ["/etc/pwned", "/opt/pwned", "/usr/pwned", "/pwned", "/opt/alphaflow/runner.py"]:
+for path in ["/etc/pwned", "/opt/pwned", "/usr/pwned", "/pwned", "/opt/alphaflow/runner/judge.py"]:
     try:
         with open(path, "a") as handle:
             handle.write("pwned")

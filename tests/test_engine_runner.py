@@ -258,7 +258,7 @@ class RecordingSandbox:
         await asyncio.sleep(0)
         self.closed = True
 
-    async def judge(self, code, language, tests, limits, stop_on_first_failure):
+    async def judge(self, code, language, tests, limits, stop_on_first_failure, checker=None):
         await asyncio.sleep(30)  # a judge that hangs until cancelled
 
 

@@ -1,7 +1,7 @@
 """The sandbox image and `alphaflow sandbox build`.
 
 The docker-marked tests build the image if it is missing (offline, as CI does) and then use it the
-way the host does: `docker run -i --network none IMAGE python3 /opt/alphaflow/runner.py`.
+way the host does: `docker run -i --network none IMAGE python3 /opt/alphaflow/runner`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import pytest
 from alphaflow.errors import UserError
 from alphaflow.resources import sandbox_dir
 from alphaflow.sandbox import image
+from alphaflow.sandbox.runner import RUNNER_DIR
+from alphaflow.sandbox.runner.protocol import RUNNER_DIR_IN_IMAGE, RUNNER_VERSION
 
 ALPHAFLOW = [sys.executable, "-m", "alphaflow"]
 
@@ -26,15 +28,21 @@ ALPHAFLOW = [sys.executable, "-m", "alphaflow"]
 # --- without an engine --------------------------------------------------------------------------------
 
 
-def test_the_tag_follows_the_content_of_sandbox(tmp_path: Path) -> None:
-    context = tmp_path / "sandbox"
+def test_the_tag_follows_the_dockerfile_and_the_runner_package(tmp_path: Path) -> None:
+    context, runner = tmp_path / "sandbox", tmp_path / "runner"
     shutil.copytree(sandbox_dir(), context, ignore=shutil.ignore_patterns("__pycache__"))
-    before = image.context_hash(context)
-    (context / "__pycache__").mkdir(exist_ok=True)
-    (context / "__pycache__" / "runner.cpython-311.pyc").write_bytes(b"cache")
-    assert image.context_hash(context) == before  # caches do not count
-    (context / "runner.py").write_text((context / "runner.py").read_text() + "\n# changed\n")
-    assert image.context_hash(context) != before
+    shutil.copytree(RUNNER_DIR, runner, ignore=shutil.ignore_patterns("__pycache__"))
+    before = image.context_hash(context, runner)
+    assert "runner/forkserver.py" in image.context_files(context, runner)
+    (runner / "__pycache__").mkdir(exist_ok=True)
+    (runner / "__pycache__" / "judge.cpython-311.pyc").write_bytes(b"cache")
+    (runner / "versions.json").write_text("{}")  # written by the build itself
+    assert image.context_hash(context, runner) == before  # caches do not count
+    (runner / "checker.py").write_text((runner / "checker.py").read_text() + "\n# changed\n")
+    changed = image.context_hash(context, runner)
+    assert changed != before
+    (context / "Dockerfile").write_text((context / "Dockerfile").read_text() + "\n# changed\n")
+    assert image.context_hash(context, runner) not in (before, changed)
     assert image.image_tag() == f"alphaflow-sandbox:{image.context_hash()[:12]}"
 
 
@@ -86,7 +94,7 @@ def docker_run(tag: str, argv: list[str], stdin: str = "", *extra: str) -> subpr
 
 
 def judge_in_image(tag: str, request: dict[str, Any], *extra: str) -> dict[str, Any]:
-    done = docker_run(tag, ["python3", image.RUNNER_PATH_IN_IMAGE], json.dumps(request), *extra)
+    done = docker_run(tag, ["python3", RUNNER_DIR_IN_IMAGE], json.dumps(request), *extra)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -97,7 +105,7 @@ def test_the_image_is_present_labelled_and_runs_as_a_non_root_user(built_image: 
     assert image.image_present(client, built_image)
     config = client.api.inspect_image(built_image)["Config"]
     labels = config["Labels"]
-    assert labels["org.alphaflow.sandbox.runner-version"] == "1"
+    assert labels["org.alphaflow.sandbox.runner-version"] == str(RUNNER_VERSION)
     assert labels["org.alphaflow.sandbox.python"].startswith("3.")
     assert labels["org.alphaflow.sandbox.gxx"][:2].isdigit()
     assert labels["org.alphaflow.sandbox.context-hash"].startswith(built_image.split(":")[1])

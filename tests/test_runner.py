@@ -1,13 +1,12 @@
 """The in-container judge, run on the host as a subprocess exactly as the image runs it.
 
-`sandbox/runner.py` is standard library only, so these tests need no Docker: each one sends a real
-request on stdin and reads the real JSON result. The host's environment carries a fake API key that
-no solution may see.
+The runner package (`alphaflow/sandbox/runner`) is standard library only, so these tests need no
+Docker: each one sends a real request on stdin and reads the real JSON result. The host's
+environment carries a fake API key that no solution may see.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,7 +17,12 @@ from typing import Any
 
 import pytest
 
-RUNNER = Path(__file__).resolve().parent.parent / "sandbox" / "runner.py"
+from alphaflow.sandbox.runner import RUNNER_DIR, checker
+from alphaflow.sandbox.runner.protocol import RUNNER_VERSION
+
+RUNNER_MODULES = ("checker", "compilers", "forkserver", "judge", "processes", "protocol", "pyfork", "serve")
+
+RUNNER = Path(RUNNER_DIR)
 FAKE_KEY = "sk-alphaflow-test-key-must-not-leak"
 FAST = {"time_s": 1.0, "memory_bytes": 256 << 20}
 
@@ -47,13 +51,6 @@ def one(language: str, source: str, stdin: str = "", expected: str | None = "", 
     return result
 
 
-def load_runner_module():
-    spec = importlib.util.spec_from_file_location("alphaflow_sandbox_runner", RUNNER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # --- verdicts ---------------------------------------------------------------------------------------
 
 
@@ -65,7 +62,7 @@ def test_python_accepted_and_result_shape() -> None:
     )
     assert result["verdict"] == "AC"
     assert result["compile"]["ok"] is True
-    assert result["runner"]["version"] == 1
+    assert result["runner"]["version"] == RUNNER_VERSION
     assert result["runner"]["python"].count(".") == 2
     first = result["tests"][0]
     assert first["verdict"] == "AC" and first["stdout"] == "42\n" and first["exit_code"] == 0
@@ -128,7 +125,22 @@ def test_sleeping_forever_is_stopped_by_the_wall_clock_backstop() -> None:
 def test_allocating_10_gb_is_mle() -> None:
     result = one("python", "data = bytearray(10 * 1024**3)\nprint(len(data))")
     assert result["verdict"] == "MLE"
-    assert "MemoryError" in result["test"]["stderr"]
+    assert "memory" in result["test"]["message"]
+    assert result["test"]["memory_kb"] > 256 * 1024  # judged on what it really used, then stopped
+
+
+def test_memory_reserved_but_not_used_is_no_limit() -> None:
+    """A 1 GiB thread stack and a 2 GiB untouched mapping under a 64 MiB limit: AC (Codeforces
+    counts memory used, not address space)."""
+    source = (
+        "import mmap, threading\n"
+        "reserved = mmap.mmap(-1, 2 << 30)\n"
+        "threading.stack_size(1 << 30)\n"
+        "t = threading.Thread(target=lambda: print('ok'))\n"
+        "t.start(); t.join()\n"
+    )
+    result = one("python", source, expected="ok", limits={"time_s": 2.0, "memory_bytes": 64 << 20})
+    assert result["verdict"] == "AC", result["test"]
 
 
 def test_growing_past_the_limit_is_mle() -> None:
@@ -206,7 +218,7 @@ def test_unsupported_language_is_a_verdict_not_a_crash() -> None:
 
 @pytest.fixture(scope="module")
 def runner_module():
-    return load_runner_module()
+    return checker
 
 
 @pytest.mark.parametrize(
@@ -245,12 +257,8 @@ def test_token_checker_options_and_messages(runner_module) -> None:
 
 
 def test_importing_the_runner_has_no_side_effects() -> None:
-    code = (
-        "import importlib.util as u\n"
-        f"s = u.spec_from_file_location('r', {str(RUNNER)!r})\n"
-        "s.loader.exec_module(u.module_from_spec(s))\n"
-        "print('ok')"
-    )
+    modules = ", ".join(f"alphaflow.sandbox.runner.{name}" for name in RUNNER_MODULES)
+    code = f"import {modules}\nprint('ok')"
     done = subprocess.run([sys.executable, "-c", code], input="", capture_output=True, text=True, timeout=30)
     assert done.stdout == "ok\n" and done.stderr == ""
 
@@ -444,6 +452,17 @@ def test_python_exit_semantics(fork_server: bool) -> None:
         "print('main')"
     )
     assert one("python", source, expected="main thread at exit", **mode)["verdict"] == "AC"
+    # A replaced sys.stdout, the answer written through sys.__stdout__ from an atexit handler.
+    source = (
+        "import atexit, io, sys\n"
+        "buffer = sys.stdout = io.StringIO()\n"
+        "atexit.register(lambda: sys.__stdout__.write(buffer.getvalue()))\n"
+        "print(int(input()) * 2)"
+    )
+    assert one("python", source, stdin="21\n", expected="42", **mode)["verdict"] == "AC"
+    # An unhandled KeyboardInterrupt ends the process by SIGINT, as CPython does.
+    result = one("python", "raise KeyboardInterrupt", **mode)
+    assert (result["verdict"], result["test"]["signal"]) == ("RE", "SIGINT")
     # sys.exit with a message: exit code 1, message on stderr.
     result = one("python", "import sys\nsys.exit('bad input')", **mode)
     assert (result["verdict"], result["test"]["exit_code"]) == ("RE", 1)
@@ -467,7 +486,7 @@ def test_each_test_starts_from_a_fresh_interpreter_state() -> None:
 
 
 class Server:
-    """A real ``runner.py --serve`` process, spoken to in its framed protocol."""
+    """A real ``runner --serve`` process, spoken to in its framed protocol."""
 
     def __init__(self, sweep: Path) -> None:
         env = dict(os.environ, OPENAI_API_KEY=FAKE_KEY)
@@ -505,7 +524,7 @@ def test_serve_answers_requests_in_turn_and_sweeps_between_them(tmp_path: Path) 
     try:
         echo = server.ask("print(input())", [{"input": "5", "output": "5"}] * 3)
         assert echo["verdict"] == "AC" and len(echo["tests"]) == 3
-        assert echo["runner"]["version"] == 1
+        assert echo["runner"]["version"] == RUNNER_VERSION
         # Litter in the work dir (a locked directory too) is gone after the next request.
         (sweep / "locked" / "inner").mkdir(parents=True)
         (sweep / "litter.txt").write_text("x")
@@ -545,3 +564,37 @@ def test_serve_kills_what_a_solution_leaves_before_the_next_request(tmp_path: Pa
         assert server.ask(count, [{"input": "", "output": "0"}])["verdict"] == "AC"
     finally:
         assert server.finish() == 0
+
+
+def test_a_fork_server_child_that_dies_before_its_test_shifts_nothing() -> None:
+    """The child forked ahead for the next test is killed before it takes it (a stray of an earlier
+    test could do that): that test reports the kill, and later tests still get their own pipes."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+
+    from alphaflow.sandbox.runner.compilers import compile_program
+    from alphaflow.sandbox.runner.judge import _run_limits
+    from alphaflow.sandbox.runner.processes import Sandbox
+    from alphaflow.sandbox.runner.protocol import DEFAULT_LIMITS
+    from alphaflow.sandbox.runner.pyfork import ForkServer
+
+    workdir = tempfile.mkdtemp(prefix="alphaflow-forkserver-test-")
+    sandbox = Sandbox(workdir)
+    limits = _run_limits(DEFAULT_LIMITS, keep_stdout=4096, keep_stderr=4096)
+    program = compile_program(sandbox, "python", "print(input())", "solution", DEFAULT_LIMITS, 4096)
+    server = ForkServer(sandbox, program, limits)
+    try:
+        first = server.run(b"1\n", limits)
+        waiting = server.control.recv(64, socket.MSG_PEEK)  # "P<pid>" of the child forked ahead
+        os.kill(int(waiting[1:]), signal.SIGKILL)
+        second = server.run(b"2\n", limits)
+        third = server.run(b"3\n", limits)
+        fourth = server.run(b"4\n", limits)
+    finally:
+        server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert bytes(first.stdout) == b"1\n"
+    assert (second.signal, bytes(second.stdout)) == (signal.SIGKILL, b"")
+    assert (bytes(third.stdout), bytes(fourth.stdout)) == (b"3\n", b"4\n")

@@ -214,7 +214,7 @@ for pid in os.listdir("/proc"):
         continue
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            if b"runner.py" not in handle.read():
+            if b"--serve" not in handle.read():  # the serving runner
                 continue
     except OSError:
         continue
@@ -249,6 +249,43 @@ async def test_one_runner_serves_solutions_in_turn_and_none_reaches_the_next(cli
         # Both ran on the same container and runner: nothing was recycled to get this isolation.
         assert _own_containers(client, sandbox) == [container]
         assert sandbox._all[container].uses == 2 and first.attempts == second.attempts == 1
+
+
+# Solution A leaves something in every place a solution can write to; solution B, next on the same
+# container, looks for it. Issue 10: /dev/shm was shared between solutions.
+LEAVE_TRACES = """import ctypes, os
+left = []
+for place in ("/tmp", "/dev/shm", "/dev/mqueue", "/var/tmp", os.path.expanduser("~"), os.getcwd()):
+    try:
+        fd = os.open(os.path.join(place, "trace-from-a"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, b"secret") if "mqueue" not in place else None
+        os.close(fd)
+        left.append(place)
+    except OSError:
+        pass
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.shmget(0x5eed, 4096, 0o1666) >= 0:  # IPC_CREAT | 0666: a System V segment outlives us
+    left.append("sysv-shm")
+print(" ".join(left))
+"""
+LOOK_FOR_TRACES = """import ctypes, os
+places = ("/tmp", "/dev/shm", "/dev/mqueue", "/var/tmp", os.path.expanduser("~"), os.getcwd())
+found = [place for place in places if os.path.exists(os.path.join(place, "trace-from-a"))]
+if ctypes.CDLL(None).shmget(0x5eed, 0, 0) >= 0:
+    found.append("sysv-shm")
+print("found " + " ".join(found) if found else "nothing")
+"""
+
+
+async def test_nothing_a_solution_writes_reaches_the_next_one(client: object) -> None:
+    sandbox = open_sandbox("docker", pool_size=1, warn=False)
+    async with sandbox:
+        first = await sandbox.judge(LEAVE_TRACES, "python", [{"input": "", "output": None}])
+        left = first.tests[0].stdout.split()
+        assert {"/tmp", "/dev/shm", "/dev/mqueue", "sysv-shm"} <= set(left), first.tests[0]
+        second = await sandbox.judge(LOOK_FOR_TRACES, "python", [{"input": "", "output": "nothing"}])
+        assert second.verdict == "AC", second.tests[0].stdout
+        assert len(_own_containers(client, sandbox)) == 1  # the same container, cleaned, not replaced
 
 
 async def test_checker_program_and_callable(pool: DockerSandbox) -> None:

@@ -9,7 +9,8 @@ import pytest
 from alphaflow.problems import Problem
 from alphaflow.problems import TestCase as Case
 from alphaflow.sandbox import JudgeResult, Limits, SandboxFault, TestResult
-from alphaflow.sandbox.protocol import build_request, parse_response, runner_module
+from alphaflow.sandbox.protocol import build_request, parse_response
+from alphaflow.sandbox.runner.checker import compare_tokens
 from alphaflow.sandbox.types import DEFAULT_MEMORY_BYTES, DEFAULT_TIME_S, normalize_language, normalize_tests
 
 
@@ -84,5 +85,5 @@ def test_unreadable_runner_answers_are_sandbox_faults(raw: bytes) -> None:
 
 
 def test_runner_token_checker_is_importable_on_the_host() -> None:
-    compare = runner_module().compare_tokens
+    compare = compare_tokens
     assert compare is not None

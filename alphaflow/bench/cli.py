@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from alphaflow.models.cli import add_router_options
+from alphaflow.sandbox.cli import add_case_flag
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +58,7 @@ def _register_codecontests(commands: Any) -> None:
     run.add_argument("--pool-size", type=int, help="docker pool size (default: CPU count)")
     run.add_argument("--time-limit", type=float, metavar="S", help="override every problem's time limit")
     run.add_argument("--memory-limit", type=int, metavar="MB", help="override every problem's memory limit")
+    add_case_flag(run)
     run.add_argument("--cache", metavar="PATH", help="model cache (default RUN_DIR/model_cache.sqlite)")
     run.add_argument(
         "--set",
@@ -143,6 +145,7 @@ def codecontests_command(args: argparse.Namespace) -> int:
         pool_size=args.pool_size,
         time_limit_s=args.time_limit,
         memory_limit_mb=args.memory_limit,
+        case_insensitive=args.case_insensitive,
         cache=args.cache,
         no_cache=args.no_cache,
         router_extra=_router_extra(args),

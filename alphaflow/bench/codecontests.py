@@ -54,6 +54,7 @@ class BenchOptions:
     pool_size: int | None = None
     time_limit_s: float | None = None
     memory_limit_mb: int | None = None
+    case_insensitive: bool | None = None  # True: every problem's outputs compared case-insensitively
     cache: str | None = None  # model cache path; default RUN_DIR/model_cache.sqlite
     no_cache: bool = False
     # the other shared model flags (fallbacks, prices, rpm, retries, timeout, openai_direct) for build_router
@@ -164,6 +165,8 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
         limit=options.limit,
     )
     problem_set = load_problems(source, selection)
+    for problem in problem_set.problems if options.case_insensitive else ():
+        problem.case_insensitive = True
     if not problem_set.problems:
         raise UserError(f"--data {options.data}: no problem matches the filters")
     on_examples = examples_only(problem_set.problems)

@@ -52,7 +52,12 @@ async def judge_split(
     """Judge ``code`` on every test of ``problem``; returns (public, evaluation, details)."""
     public_count = len(problem.public_tests)
     evaluation_count = len(problem.evaluation_tests)
-    result = await sandbox.judge(code, language=language, tests=problem.all_tests, limits=limits)
+    from alphaflow.sandbox import TokenChecker
+
+    checker = TokenChecker.for_problem(problem)
+    result = await sandbox.judge(
+        code, language=language, tests=problem.all_tests, limits=limits, checker=checker
+    )
     tests = list(result.tests)
     if result.verdict in _WHOLE_VERDICTS and not tests:
         public = {"verdict": result.verdict, "passed": 0, "total": public_count, "verdicts": {}}

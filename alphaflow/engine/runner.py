@@ -337,7 +337,7 @@ class _Run:
 
     # -- sandbox -------------------------------------------------------------------------------
     async def _sandbox_step(self, flow: Flow, step: S.SandboxStep, scope: dict[str, Any], info: dict) -> Any:
-        from alphaflow.sandbox import Limits
+        from alphaflow.sandbox import Limits, TokenChecker
 
         render = flow.templates.render
         code = render(step.code, scope)
@@ -360,7 +360,12 @@ class _Run:
             info["inputs"] = {"language": language, "tests": len(tests), "code": _summary(code, 2000)}
         sandbox = await self.sandbox()
         result = await sandbox.judge(
-            code, language=str(language), tests=tests, limits=limits, stop_on_first_failure=bool(stop)
+            code,
+            language=str(language),
+            tests=tests,
+            limits=limits,
+            checker=TokenChecker.for_problem(problem),  # the problem's case_insensitive field
+            stop_on_first_failure=bool(stop),
         )
         if getattr(result, "cached", False):
             info["cached"] = True  # judged earlier in this run (JudgementCache): no sandbox exec

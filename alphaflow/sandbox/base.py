@@ -8,7 +8,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from alphaflow.sandbox.protocol import apply_host_checker, build_request, checker_spec, parse_response
+from alphaflow.sandbox.protocol import (
+    apply_host_checker,
+    build_request,
+    checker_record,
+    checker_spec,
+    parse_response,
+)
 from alphaflow.sandbox.types import (
     DEFAULT_KEEP_BYTES,
     Checker,
@@ -85,6 +91,7 @@ class Sandbox(ABC):
                 language=language,
                 limits=limits,
                 message=f"language {language!r} is not supported by the sandbox (python, cpp)",
+                checker=checker_record(checker),
             )
         request = build_request(
             source=code,
@@ -114,6 +121,8 @@ class Sandbox(ABC):
             )
         elif checker_spec(checker)["kind"] == "none":
             result = apply_host_checker(result, checker, stop_on_first_failure)
+        if checker_spec(checker)["kind"] == "none" or not result.checker:
+            result.checker = checker_record(checker)
         result.backend = self.backend
         result.language = runner_language
         result.limits = limits

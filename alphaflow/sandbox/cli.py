@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--language", help="python or cpp (default: from the file extension)")
     run.add_argument("--tests", choices=("public", "all"), default="all", help="which tests (default all)")
     run.add_argument("--stop-on-first-failure", action="store_true")
+    add_case_flag(run)
     _add_limit_flags(run)
     _add_backend_flags(run)
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -53,6 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     except ImportError:
         return
     add_build_command(commands)
+
+
+def add_case_flag(parser: argparse.ArgumentParser) -> None:
+    """``--case-insensitive``: the same flag on every command that judges (sandbox run, solve, bench)."""
+    parser.add_argument(
+        "--case-insensitive",
+        action="store_true",
+        default=None,
+        help="compare output tokens case-insensitively (default: when the statement says answers may "
+        "be printed in any case; see docs/sandbox.md)",
+    )
 
 
 def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +116,7 @@ def guess_language(path: Path, language: str | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from alphaflow.problems import find_problem
-    from alphaflow.sandbox.types import Limits
+    from alphaflow.sandbox.types import Limits, TokenChecker
 
     path = Path(args.solution)
     if not path.is_file():
@@ -120,11 +132,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.problem}: problem {args.name!r} has no {args.tests} tests")
     time_s, memory_bytes = _limit_overrides(args)
     limits = Limits.for_problem(problem, time_s=time_s, memory_bytes=memory_bytes)
+    checker = TokenChecker.for_problem(problem, args.case_insensitive)
 
     async def judge() -> Any:
         async with _open(args) as sandbox:
             return await sandbox.judge(
-                code, language, tests, limits=limits, stop_on_first_failure=args.stop_on_first_failure
+                code,
+                language,
+                tests,
+                limits=limits,
+                checker=checker,
+                stop_on_first_failure=args.stop_on_first_failure,
             )
 
     result = asyncio.run(judge())
@@ -162,6 +180,8 @@ def _print_result(result: Any, problem_name: str) -> None:
     if result.verdict == "CE":
         console.print(result.compile_output[-2000:], markup=False, highlight=False)
     style = "bold green" if result.verdict == "AC" else "bold red"
+    if result.checker.get("case_sensitive") is False:
+        console.print("outputs compared case-insensitively")
     console.print(
         f"[{style}]{result.verdict}[/] {result.passed}/{result.total} passed in {result.seconds:.2f} s"
         + (f" - {result.message}" if result.message else "")

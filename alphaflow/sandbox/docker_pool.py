@@ -1,11 +1,13 @@
 """The docker backend: a warm pool of locked-down containers, each with one persistent runner.
 
 Containers start once (no network, read-only root, tmpfs work dir, non-root, no capabilities, pids,
-memory and CPU limits) and serve many solutions. Each runs one long-lived ``runner.py --serve`` exec,
+memory and CPU limits) and serve many solutions. Each runs one long-lived ``runner --serve`` exec,
 started with the container: requests go in on its stdin as length-prefixed frames and results come
 back the same way, so neither an exec nor the runner's start-up is paid per solution. The runner
-judges each request in a freshly forked child and then kills every leftover process and empties the
-work dir. Time limits are enforced inside by the runner; the host's timeout is only a last resort,
+judges each request in a freshly forked child and then kills every leftover process and empties
+every place a solution can write to (the work dir ``/tmp``, ``/dev/shm``, ``/dev/mqueue``; the root
+file system is read-only) and its System V IPC objects, so nothing of one solution reaches the next.
+Time limits are enforced inside by the runner; the host's timeout is only a last resort,
 after which the container is killed. A runner stream that breaks is a ``SandboxFault``: the container
 goes and the judgement is retried on another.
 """
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 
 from alphaflow.errors import UserError
 from alphaflow.sandbox.base import Sandbox, relative_work_path
-from alphaflow.sandbox.protocol import RUNNER_PATH_IN_IMAGE
+from alphaflow.sandbox.runner.protocol import FLAG_DIRTY, FRAME_HEADER, RESULT_HEADER, RUNNER_DIR_IN_IMAGE
 from alphaflow.sandbox.types import RunResult, SandboxFault
 
 T = TypeVar("T")
@@ -46,13 +48,15 @@ CONTAINER_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
-# The persistent runner; after each request it sweeps the work dir (whatever a solution left there,
-# files filling the tmpfs or unreadable directories, must not reach the next solution) and flags the
-# result when the sweep failed, so the container goes.
-SERVE_COMMAND = ["python3", RUNNER_PATH_IN_IMAGE, "--serve", "--sweep", WORK_DIR]
-REQUEST_HEADER = struct.Struct(">I")
-RESULT_HEADER = struct.Struct(">IB")  # length, flags
-FLAG_DIRTY = 1
+# Every place a solution can write to in a pool container (the root file system is read-only).
+WRITABLE_PLACES = (WORK_DIR, "/dev/shm", "/dev/mqueue")
+# The persistent runner; after each request it sweeps the writable places (whatever a solution left
+# there, files filling a tmpfs or unreadable directories, must not reach the next solution) and flags
+# the result when the sweep failed, so the container goes.
+SERVE_COMMAND = ["python3", RUNNER_DIR_IN_IMAGE, "--serve"] + [
+    argument for place in WRITABLE_PLACES for argument in ("--sweep", place)
+]
+REQUEST_HEADER = FRAME_HEADER
 # A hostile program's output is capped by the runner; this caps what the host reads in any case.
 MAX_EXEC_OUTPUT_BYTES = 256 << 20
 MAX_STDERR_KEPT = 4096

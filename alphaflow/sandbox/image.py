@@ -1,12 +1,13 @@
 """Building the sandbox image: ``alphaflow sandbox build [--offline] [--force] [--rebuild-base] [--quiet]``.
 
-The image is tagged by a content hash of ``sandbox/`` (Dockerfile + runner), so it is rebuilt only
-when one of them changes, and an up-to-date image makes the command a fast no-op (``./af`` runs it
-before every command). With a reachable registry ``docker build`` starts from
-``debian:bookworm-slim``; without one (or with ``--offline``) a base root filesystem is made with
-``debootstrap`` from Debian's package mirror, imported with ``docker import`` and cached as its own
-image, and the same Dockerfile is built on top of it with no network. Both paths give the same
-Debian python3 and g++, the same non-root user and the same runner.
+The build context is ``sandbox/`` (the Dockerfile) plus the runner package
+(``alphaflow/sandbox/runner/``, copied in as ``runner/``). The image is tagged by a content hash of
+that context, so it is rebuilt only when one of them changes, and an up-to-date image makes the
+command a fast no-op (``./af`` runs it before every command). With a reachable registry
+``docker build`` starts from ``debian:bookworm-slim``; without one (or with ``--offline``) a base
+root filesystem is made with ``debootstrap`` from Debian's package mirror, imported with
+``docker import`` and cached as its own image, and the same Dockerfile is built on top of it with no
+network. Both paths give the same Debian python3 and g++, the same non-root user and the same runner.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,10 +31,13 @@ from typing import Any
 
 from alphaflow.errors import UserError
 from alphaflow.resources import sandbox_dir
+from alphaflow.sandbox.runner import RUNNER_DIR
+from alphaflow.sandbox.runner.protocol import RUNNER_DIR_IN_IMAGE, VERSIONS_FILE
 
 IMAGE_REPOSITORY = "alphaflow-sandbox"
 BASE_REPOSITORY = "alphaflow-sandbox-base"
-RUNNER_PATH_IN_IMAGE = "/opt/alphaflow/runner.py"
+# The runner package's folder in the build context (the Dockerfile copies it from there).
+RUNNER_IN_CONTEXT = "runner"
 LABEL_PREFIX = "org.alphaflow.sandbox"
 
 # The offline base: Debian bookworm (the release of debian:bookworm-slim), smallest variant, and the
@@ -60,20 +65,48 @@ REGISTRY_PROBE_TIMEOUT_S = 3.0
 # --- tags and presence ----------------------------------------------------------------------------
 
 
-def context_hash(directory: Path | None = None) -> str:
-    """sha256 over the build context's files (paths and contents), ignoring Python caches."""
-    root = directory or sandbox_dir()
+def context_files(directory: Path | None = None, runner: Path | None = None) -> dict[str, Path]:
+    """The build context: name in the context -> file. ``directory`` (default ``sandbox/``) and the
+    runner package (default ``alphaflow/sandbox/runner``) as ``runner/``; caches left out."""
+    files: dict[str, Path] = {}
+    for root, prefix in ((directory or sandbox_dir(), ""), (runner or Path(RUNNER_DIR), RUNNER_IN_CONTEXT)):
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            if prefix and path.name == VERSIONS_FILE:
+                continue  # written by the build itself
+            name = path.relative_to(root).as_posix()
+            files[f"{prefix}/{name}" if prefix else name] = path
+    return files
+
+
+def context_hash(directory: Path | None = None, runner: Path | None = None) -> str:
+    """sha256 over the build context's files (names and contents), ignoring Python caches."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
-            continue
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+    for name, path in sorted(context_files(directory, runner).items()):
+        digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
+def context_archive() -> io.BytesIO:
+    """The build context as a tar archive, for ``docker build`` (what ``context_hash`` covers)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, path in sorted(context_files().items()):
+            info = archive.gettarinfo(str(path), arcname=name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = 0o644
+            info.mtime = 0
+            with open(path, "rb") as handle:
+                archive.addfile(info, handle)
+    buffer.seek(0)
+    return buffer
+
+
 def image_tag() -> str:
-    """The tag of the image for the current ``sandbox/`` content, e.g. ``alphaflow-sandbox:0123abcd4567``."""
+    """The tag of the image for the current context (``sandbox/`` + runner): ``alphaflow-sandbox:<hex>``."""
     return f"{IMAGE_REPOSITORY}:{context_hash()[:12]}"
 
 
@@ -119,8 +152,9 @@ def _tag_latest_quick(tag: str) -> None:
     docker_cli = shutil.which("docker")
     if docker_cli is not None:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run([docker_cli, "tag", tag, f"{IMAGE_REPOSITORY}:latest"], capture_output=True,
-                           timeout=20)
+            subprocess.run(
+                [docker_cli, "tag", tag, f"{IMAGE_REPOSITORY}:latest"], capture_output=True, timeout=20
+            )
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -169,7 +203,7 @@ def registry_reachable(url: str = REGISTRY_PROBE_URL, timeout_s: float = REGISTR
 def build_image(
     offline: bool | None = None, force: bool = False, quiet: bool = False, rebuild_base: bool = False
 ) -> str:
-    """Build the image for the current ``sandbox/`` content unless present; returns its tag.
+    """Build the image for the current context unless present; returns its tag.
 
     ``offline``: True forces the debootstrap path, False forces ``docker build`` from the registry,
     None picks by probing the registry (3 s). ``force`` rebuilds even when the tag exists, on the
@@ -230,10 +264,11 @@ def _build(client: Any, tag: str, *, offline: bool | None, rebuild_base: bool, l
 def _docker_build(
     client: Any, tag: str, *, build_args: dict[str, str], network: str, pull: bool, log: _Log
 ) -> None:
-    """``docker build`` of ``sandbox/`` through the engine API (the classic builder: a local FROM
-    image needs no registry)."""
+    """``docker build`` of the context (``context_archive``) through the engine API (the classic
+    builder: a local FROM image needs no registry)."""
     stream = client.api.build(
-        path=str(sandbox_dir()),
+        fileobj=context_archive(),
+        custom_context=True,
         tag=tag,
         buildargs=build_args,
         network_mode=network,
@@ -323,7 +358,7 @@ def _empty(path: Path) -> None:
 def _label_with_versions(client: Any, tag: str, built_by: str) -> dict[str, Any]:
     """Ask the built image's runner for its versions and record them as labels on the same tag."""
     output = client.containers.run(
-        tag, ["python3", RUNNER_PATH_IN_IMAGE, "--info"], network_mode="none", remove=True
+        tag, ["python3", RUNNER_DIR_IN_IMAGE, "--info"], network_mode="none", remove=True
     )
     info = json.loads(output.decode("utf-8"))
     labels = {
@@ -350,9 +385,9 @@ def add_build_command(sandbox_subparsers: Any) -> argparse.ArgumentParser:
         "build",
         help="build the sandbox image (no-op when up to date)",
         description=(
-            "Build the sandbox image alphaflow-sandbox:<hash of sandbox/>. Uses `docker build` when a "
-            "registry answers, otherwise (or with --offline) a debootstrap root filesystem and "
-            "`docker import`."
+            "Build the sandbox image alphaflow-sandbox:<hash of sandbox/ and the runner>. Uses "
+            "`docker build` when a registry answers, otherwise (or with --offline) a debootstrap root "
+            "filesystem and `docker import`."
         ),
     )
     parser.add_argument(

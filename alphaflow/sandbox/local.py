@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
 from alphaflow.sandbox.base import Sandbox, relative_work_path
+from alphaflow.sandbox.runner import RUNNER_DIR
 from alphaflow.sandbox.types import JudgeResult, RunResult, SandboxFault
 
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -86,8 +86,8 @@ def python3() -> str:
 
 
 def runner_path() -> Path:
-    """The runner the local backend starts (``python3 RUNNER``): a script or a package folder."""
-    return sandbox_dir() / "runner.py"
+    """The runner the local backend starts (``python3 RUNNER``): the runner package's folder."""
+    return Path(RUNNER_DIR)
 
 
 def make_non_dumpable() -> bool:

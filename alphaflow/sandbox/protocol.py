@@ -1,19 +1,15 @@
 """The host side of the runner protocol: build the request JSON, read the runner's answer.
 
-The runner (``sandbox/runner.py``) reads one JSON object on stdin and writes one on stdout; this module
-is the only place on the host that knows those field names.
+The runner (``alphaflow.sandbox.runner``) reads one JSON object on stdin and writes one on stdout; this
+module is the only place on the host that knows those field names. Verdicts, limits and frames come
+from the runner's own ``protocol`` module, so both sides share one definition.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from functools import cache
-from types import ModuleType
 from typing import Any
 
-from alphaflow.resources import sandbox_dir
 from alphaflow.sandbox.types import (
     VERDICTS,
     Checker,
@@ -24,8 +20,6 @@ from alphaflow.sandbox.types import (
     TestResult,
     TokenChecker,
 )
-
-RUNNER_PATH_IN_IMAGE = "/opt/alphaflow/runner.py"
 
 
 def checker_spec(checker: Checker) -> dict[str, Any]:
@@ -39,6 +33,14 @@ def checker_spec(checker: Checker) -> dict[str, Any]:
     if callable(checker):
         return {"kind": "none"}
     raise TypeError(f"checker must be None, TokenChecker, ProgramChecker or a callable, not {checker!r}")
+
+
+def checker_record(checker: Checker) -> dict[str, Any]:
+    """How outputs are compared, as every ``JudgeResult`` records it (a program's source left out)."""
+    spec = checker_spec(checker)
+    if spec["kind"] == "none":
+        return {"kind": "host", "function": getattr(checker, "__qualname__", type(checker).__name__)}
+    return {key: value for key, value in spec.items() if key != "source"}
 
 
 def build_request(
@@ -122,6 +124,7 @@ def parse_response(raw: bytes, tests: list[dict[str, Any]]) -> JudgeResult:
         compile_output=str(compile_info.get("output") or ""),
         compile_s=float(compile_info.get("seconds") or 0.0),
         runner=answer.get("runner") or {},
+        checker=answer.get("checker") or {},
     )
 
 
@@ -155,16 +158,3 @@ def overall_verdict(result: JudgeResult) -> str:
         if test.verdict != "AC":
             return test.verdict
     return "AC" if len(result.tests) == result.total else result.verdict
-
-
-@cache
-def runner_module() -> ModuleType:
-    """``sandbox/runner.py`` loaded as a module, for its token comparison on the host."""
-    path = sandbox_dir() / "runner.py"
-    spec = importlib.util.spec_from_file_location("alphaflow_sandbox_runner", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the sandbox runner from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module

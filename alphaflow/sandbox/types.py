@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from alphaflow.errors import SandboxFault  # noqa: F401  (re-exported: the class lives in alphaflow.errors)
+from alphaflow.sandbox.runner import protocol as runner_protocol
 
 Verdict = Literal["AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported"]
-VERDICTS: tuple[str, ...] = ("AC", "WA", "TLE", "MLE", "RE", "CE", "OLE", "SE", "unsupported")
+# The runner's verdicts, less "skipped" (a test not run is left out of a JudgeResult).
+VERDICTS: tuple[str, ...] = tuple(v for v in runner_protocol.VERDICTS if v != "skipped")
 
 # Languages the image can run, with the spellings people use for them.
 LANGUAGE_ALIASES: dict[str, str] = {
@@ -24,11 +26,12 @@ LANGUAGE_ALIASES: dict[str, str] = {
     "cxx": "cpp",
 }
 
-DEFAULT_TIME_S = 2.0
-DEFAULT_MEMORY_BYTES = 256 << 20
-DEFAULT_OUTPUT_BYTES = 64 << 20
-DEFAULT_COMPILE_TIME_S = 30.0
-DEFAULT_WALL_FACTOR = 3.0
+DEFAULT_TIME_S = runner_protocol.DEFAULT_TIME_S
+DEFAULT_MEMORY_BYTES = runner_protocol.DEFAULT_MEMORY_BYTES
+DEFAULT_OUTPUT_BYTES = runner_protocol.DEFAULT_OUTPUT_BYTES
+DEFAULT_COMPILE_TIME_S = runner_protocol.DEFAULT_COMPILE_TIME_S
+DEFAULT_WALL_FACTOR = runner_protocol.DEFAULT_WALL_FACTOR
+DEFAULT_FLOAT_TOL = runner_protocol.DEFAULT_FLOAT_TOL
 # How much of each test's stdout/stderr comes back for reports and fix prompts.
 DEFAULT_KEEP_BYTES = 4096
 # Inputs and expected outputs shown in ``JudgeResult.to_dict()``.
@@ -50,8 +53,8 @@ class Limits:
     """Per-test limits, enforced inside the sandbox by the runner."""
 
     time_s: float = DEFAULT_TIME_S  # CPU time per test
-    memory_bytes: int = DEFAULT_MEMORY_BYTES  # address space per test
-    output_bytes: int = DEFAULT_OUTPUT_BYTES  # stdout+stderr per test; more is OLE
+    memory_bytes: int = DEFAULT_MEMORY_BYTES  # peak resident memory per test (used, not reserved)
+    output_bytes: int = DEFAULT_OUTPUT_BYTES  # stdout (and stderr) per test; more is OLE
     compile_time_s: float = DEFAULT_COMPILE_TIME_S
     wall_factor: float = DEFAULT_WALL_FACTOR  # wall-clock backstop = time_s * wall_factor
 
@@ -126,6 +129,8 @@ class JudgeResult:
     # What the backend enforced, e.g. {"network": "none", ...}; the local backend fills it in.
     isolation: dict[str, str] = field(default_factory=dict)
     cached: bool = False  # a copy of an earlier identical judgement (JudgementCache)
+    # How outputs were compared, as the runner reports it: kind, float_tol, case_sensitive.
+    checker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -148,6 +153,7 @@ class JudgeResult:
             "host": self.host,
             "runner": self.runner,
             "isolation": self.isolation,
+            "checker": self.checker,
         }
 
 
@@ -174,8 +180,19 @@ class ProgramChecker:
 class TokenChecker:
     """The runner's token comparison with explicit settings (the default when ``checker`` is None)."""
 
-    float_tol: float = 1e-6
+    float_tol: float = DEFAULT_FLOAT_TOL
     case_sensitive: bool = True
+
+    @classmethod
+    def for_problem(cls, problem: Any, case_insensitive: bool | None = None) -> TokenChecker:
+        """The checker a problem asks for: case-insensitive when ``case_insensitive`` is True, or
+        when it is None and the problem (a ``Problem`` or its ``for_flow()`` dict) says so."""
+        if case_insensitive is None:
+            if isinstance(problem, Mapping):
+                case_insensitive = bool(problem.get("case_insensitive"))
+            else:
+                case_insensitive = bool(getattr(problem, "answers_any_case", False))
+        return cls(case_sensitive=not case_insensitive)
 
 
 # What ``judge(checker=...)`` accepts: None (default token comparison), token settings, a host-side

@@ -15,7 +15,7 @@ from typing import Any
 
 from alphaflow.problems import Problem
 from alphaflow.sandbox.base import Sandbox
-from alphaflow.sandbox.types import Limits, normalize_language
+from alphaflow.sandbox.types import Limits, TokenChecker, normalize_language
 
 
 @dataclass
@@ -109,6 +109,7 @@ async def _judge_one(
             language=solution.language,
             tests=problem.all_tests,
             limits=limits,
+            checker=TokenChecker.for_problem(problem),
             stop_on_first_failure=True,  # the first failing test decides; no need to run the rest
         )
         first_failure = next((t for t in result.tests if t.verdict != "AC"), None)

@@ -14,6 +14,7 @@ from typing import Any
 
 from alphaflow.errors import UserError
 from alphaflow.models.cli import add_router_options, router_options
+from alphaflow.sandbox.cli import add_case_flag
 
 MODEL_ENV = "ALPHAFLOW_MODEL"
 EXAMPLES = """\
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the language the code is written and judged in (default: python)",
     )
     parser.add_argument("--out", metavar="FILE", help="save the final code here")
+    add_case_flag(parser)
     parser.add_argument(
         "--trace",
         metavar="FILE",
@@ -94,6 +96,8 @@ def run_solve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     loaded = load_problem(args.problem)
+    if args.case_insensitive:
+        loaded.problem.case_insensitive = True
     for warning in loaded.warnings:
         err.print(f"[yellow]alphaflow: warning:[/] {warning}", highlight=False, soft_wrap=True)
     flow = load_solve_flow(args.flow)

@@ -48,7 +48,7 @@ class SolveRequest:
 async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
     from alphaflow.engine import RunContext, run_flow
     from alphaflow.models import build_router
-    from alphaflow.sandbox import Limits, open_sandbox
+    from alphaflow.sandbox import Limits, TokenChecker, open_sandbox
 
     problem = request.problem
     started = time.monotonic()
@@ -88,14 +88,22 @@ async def solve(request: SolveRequest, progress: RunProgress) -> SolveOutcome:
             if problem.public_tests:
                 public = (
                     await sandbox.judge(
-                        code, language=request.language, tests=problem.public_tests, limits=limits
+                        code,
+                        language=request.language,
+                        tests=problem.public_tests,
+                        limits=limits,
+                        checker=TokenChecker.for_problem(problem),
                     )
                 ).to_dict()
             evaluation = None
             if problem.evaluation_tests:
                 evaluation = (
                     await sandbox.judge(
-                        code, language=request.language, tests=problem.evaluation_tests, limits=limits
+                        code,
+                        language=request.language,
+                        tests=problem.evaluation_tests,
+                        limits=limits,
+                        checker=TokenChecker.for_problem(problem),
                     )
                 ).to_dict()
         outcome = SolveOutcome(
