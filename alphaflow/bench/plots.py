@@ -95,7 +95,10 @@ def pass_at_k_figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
                 else f"{row['problems']}/{row.get('of', row['problems'])}",
                 (x, value),
                 textcoords="offset points",
-                xytext=(0, 6) if single else (6, -10),
+                # stacked per run, above a point (below one near 100%), so two runs' labels never overlap
+                xytext=(0, 6)
+                if single
+                else (6, (-12 if value > 80 else 5) - 9 * position * (value > 80 or -1)),
                 ha="center" if single else "left",
                 fontsize=7,
             )

@@ -63,7 +63,9 @@ def shared_problems(runs: list[LoadedRun], *, seed: int = 0) -> tuple[list[Loade
     kept = []
     for run, problems in zip(runs, sets, strict=True):
         dropped = sorted(problems - shared)
-        if dropped:
+        if not dropped:
+            warnings.append(f"{run.label}: 0 of {len(problems)} problem(s) dropped")
+        else:
             names = ", ".join(dropped[:5]) + (f", ... ({len(dropped) - 5} more)" if len(dropped) > 5 else "")
             warnings.append(f"{run.label}: {len(dropped)} of {len(problems)} problem(s) dropped ({names})")
         results = [r for r in run.results if r.problem in shared]
@@ -298,7 +300,7 @@ def print_terminal(runs: list[LoadedRun], warnings: list[str] | None = None) -> 
     console = Console()
     for warning in warnings or []:
         Console(stderr=True).print(
-            f"alphaflow: warning: {warning}", style="yellow", markup=False, highlight=False
+            f"alphaflow: warning: {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True
         )
     table = Table(title="CodeContests benchmark", show_lines=False)
     table.add_column("figure", style="bold")
