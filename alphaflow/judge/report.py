@@ -157,26 +157,26 @@ def item_table(records: list[dict[str, Any]], judges: list[str], field: str, cat
             message = " ".join(str(record["error"]).split())[:300]
             rows.append([item, *[Cell("-", "muted") for _ in judges], Cell(f"item failed: {message}", "bad")])
             continue
-        cells, readable = [], {}
+        cells, readable, shown = [], {}, {}
         for judge in judges:
             cell, value = _judgement_cell(record.get("judges", {}).get(judge), field)
             cells.append(cell)
             if value is not None:
-                readable[judge] = value
+                readable[judge], shown[judge] = value, cell.text
         missing = [judge for judge in judges if judge not in readable]
         notes = [f"no judgement from {', '.join(map(short_name, missing))}"] if missing else []
         tone = "warn" if missing else ""
         if len(readable) > 1:
             if categorical:
-                labels = Counter(str(v) for v in readable.values())
+                labels = Counter(shown.values())
                 if len(labels) > 1:
                     top, count = labels.most_common(1)[0]
-                    outliers = [short_name(j) for j, v in readable.items() if str(v) != top]
+                    outliers = [short_name(j) for j, text in shown.items() if text != top]
                     if count > len(readable) / 2:
                         notes.append(f"disagree: {', '.join(outliers)} against the majority ({top})")
                     else:
                         notes.append(
-                            "disagree: " + ", ".join(f"{short_name(j)} {v}" for j, v in readable.items())
+                            "disagree: " + ", ".join(f"{short_name(j)} {text}" for j, text in shown.items())
                         )
                     tone = "bad"
             else:
@@ -231,11 +231,12 @@ def to_html(report: Report) -> str:
         "</ul>",
     ]
     for table in report.tables:
-        parts.append(f"<h2>{e(table.title)}</h2>" + (f"<p>{e(table.note)}</p>" if table.note else ""))
+        anchor = e(table.title.lower().replace(" ", "-"))
         parts.append(
-            f'<table id="{e(table.title.lower().replace(" ", "-"))}"><thead><tr>'
-            + "".join(f"<th>{e(h)}</th>" for h in table.headers)
-            + "</tr></thead><tbody>"
+            f'<h2 id="{anchor}">{e(table.title)}</h2>' + (f"<p>{e(table.note)}</p>" if table.note else "")
+        )
+        parts.append(
+            "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.headers) + "</tr></thead><tbody>"
         )
         parts += ["<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in table.rows]
         parts.append("</tbody></table>")
