@@ -15,6 +15,7 @@ from typing import Any
 
 from alphaflow.bench.metrics import summarize
 from alphaflow.bench.store import RunStore, UnitResult
+from alphaflow.judge.report import short_name
 
 
 @dataclass
@@ -32,7 +33,8 @@ def load_run(run_dir: str | Path, *, seed: int = 0) -> LoadedRun:
     meta = store.read_meta()
     results = sorted(store.read_results(), key=lambda r: r.finished_at)
     flow = Path(str(meta.get("flow") or "?")).stem
-    label = f"{Path(run_dir).name}: {flow}" + (f" / {meta['model']}" if meta.get("model") else "")
+    model = short_name(str(meta["model"])) if meta.get("model") else ""
+    label = f"{Path(run_dir).name}: {flow}" + (f" / {model}" if model else "")
     return LoadedRun(
         run_dir=Path(run_dir),
         label=label,
