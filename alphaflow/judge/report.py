@@ -94,7 +94,8 @@ def eval_report(
             interval_text(figure["value"]),
         ]
         if summary["categorical"]:
-            row.append(", ".join(f"{k}: {v}" for k, v in figure.get("labels", {}).items()) or "-")
+            labels = figure.get("labels", {}).items()
+            row.append(", ".join(f"{LABEL_NAMES.get(k, k)}: {v}" for k, v in labels) or "-")
         rows.append(row)
     headers = ["judge", "items", "judged", "unreadable", "failed calls", metric]
     if summary["categorical"]:
@@ -122,6 +123,9 @@ def eval_report(
         report.tables.append(item_table(records, judges, summary["field"], summary["categorical"]))
     return report
 
+
+# How a reference judgement's label reads (the summary keeps the JSON booleans' text).
+LABEL_NAMES = {"True": "correct", "False": "incorrect"}
 
 # Scores (1-5) further apart than this count as a disagreement between judges.
 SCORE_SPREAD = 1.0
