@@ -302,3 +302,37 @@ def test_run_header_is_readable_and_failed_units_show_their_message(tmp_path):
     assert "model call failed: 429 Too Many Requests" in page.cells
     assert not any("{" in cell for cell in page.cells)
     assert "1 s" in page.cells  # P1's wall time: human units
+
+
+def test_compare_with_no_shared_problem_is_a_one_line_error(tmp_path):
+    write_run(tmp_path / "a", "direct", {"P1": ["AC"]})
+    write_run(tmp_path / "b", "direct", {"P2": ["WA"]})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alphaflow",
+            "bench",
+            "report",
+            str(tmp_path / "a"),
+            "--compare",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"alphaflow: error: {tmp_path / 'a'} and {tmp_path / 'b'}: no problem in common, nothing to compare"
+    )
+
+
+def test_plots_of_a_run_with_no_judged_sample_still_draw():
+    from alphaflow.bench.plots import cost_vs_solved_plot, pass_at_k_figure, pass_at_k_plot
+
+    empty = {"confidence": 0.95, "pass_at_k": {}}
+    axes = pass_at_k_figure([("a: direct", empty), ("b: direct", _summary({1: (0.5, 0.0, 1.0)}))]).axes[0]
+    assert axes.get_ylim() == (-5.0, 105.0)
+    assert pass_at_k_plot([("a", empty)]).startswith(PNG_MAGIC)
+    assert cost_vs_solved_plot([("a", [])]).startswith(PNG_MAGIC)

@@ -67,6 +67,9 @@ def pass_at_k_figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
         ks = sorted(int(k) for k in table)
         rows = [table[str(k)] for k in ks]
         values = [row["value"] * 100 for row in rows]
+        if not rows:  # no judged sample: nothing to draw (the table says so)
+            axes.plot([], [], marker="o", label=f"{label} (no judged sample)")
+            continue
         if single:  # one bar per run, side by side
             xs = [position]
             axes.bar(xs, values, width=0.6, alpha=0.8, label=label)

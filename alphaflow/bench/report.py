@@ -15,6 +15,7 @@ from typing import Any
 
 from alphaflow.bench.metrics import summarize
 from alphaflow.bench.store import RunStore, UnitResult
+from alphaflow.errors import UserError
 from alphaflow.judge.report import short_name
 
 
@@ -50,7 +51,8 @@ def shared_problems(runs: list[LoadedRun], *, seed: int = 0) -> tuple[list[Loade
 
     Compared runs over different problem sets would compare different questions: every headline
     figure is then computed over the intersection. Returns ``(runs, warnings)``; the runs are
-    unchanged (and ``warnings`` empty) when the problem sets agree or there is one run.
+    unchanged (and ``warnings`` empty) when the problem sets agree or there is one run. Raises
+    UserError when the runs share no problem.
     """
     if len(runs) < 2:
         return runs, []
@@ -58,6 +60,11 @@ def shared_problems(runs: list[LoadedRun], *, seed: int = 0) -> tuple[list[Loade
     shared = set.intersection(*sets)
     if all(problems == shared for problems in sets):
         return runs, []
+    if not shared:
+        raise UserError(
+            f"{runs[0].run_dir} and {', '.join(str(r.run_dir) for r in runs[1:])}: no problem in common, "
+            "nothing to compare"
+        )
     warnings = [
         f"the runs cover different problem sets: comparing only the {len(shared)} problem(s) all of "
         "them attempted"
