@@ -72,12 +72,14 @@ def pass_at_k_figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
             continue
         if single:  # one bar per run, side by side
             xs = [position]
-            axes.bar(xs, values, width=0.6, alpha=0.8, label=label)
+            bar = axes.bar(xs, values, width=0.6, alpha=0.8, label=label)
+            # a dot on top of the bar, so a 0% run is still seen
+            axes.plot(xs, values, marker="o", linestyle="none", color=bar.patches[0].get_facecolor()[:3])
         else:
             shift = (position - (len(runs) - 1) / 2) * 0.06  # keep overlapping whiskers apart
             xs = [k + shift for k in ks]
             axes.plot(xs, values, marker="o", label=label)
-        colour = axes.get_lines()[-1].get_color() if not single else axes.patches[-1].get_facecolor()
+        colour = "#333333" if single else axes.get_lines()[-1].get_color()
         with_width = [i for i, row in enumerate(rows) if row["ci_high"] - row["ci_low"] > 1e-12]
         if with_width:
             axes.errorbar(
@@ -99,7 +101,7 @@ def pass_at_k_figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
                 (x, value),
                 textcoords="offset points",
                 # stacked per run, above a point (below one near 100%), so two runs' labels never overlap
-                xytext=(0, 6)
+                xytext=((0, 6) if value <= 85 else (0, -14))  # inside the bar near 100%
                 if single
                 else (6, (-12 if value > 80 else 5) - 9 * position * (value > 80 or -1)),
                 ha="center" if single else "left",
