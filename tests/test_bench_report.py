@@ -54,6 +54,16 @@ def write_run(run_dir: Path, flow: str, verdicts: dict[str, list[str]], cost: fl
     store.close()
 
 
+def bench_report(*args: Path | str) -> subprocess.CompletedProcess:
+    """``alphaflow bench report ARGS`` in a child process (the CLI as a user runs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "alphaflow", "bench", "report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 class PageParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -247,13 +257,7 @@ def test_compare_over_different_problem_sets_uses_the_shared_problems_and_warns(
     write_run(tmp_path / "a", "direct", {"P1": ["AC", "WA"], "P2": ["WA", "WA"], "P3": ["AC", "AC"]})
     write_run(tmp_path / "b", "alphacodium", {"P1": ["AC", "AC"], "P2": ["WA", "AC"]})
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "alphaflow", "bench", "report", str(tmp_path / "a"), "--compare"]
-        + [str(tmp_path / "b"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = bench_report(tmp_path / "a", "--compare", tmp_path / "b", "--out", out)
     assert done.returncode == 0, done.stderr
     assert "different problem sets: comparing only the 2 problem(s)" in done.stderr
     assert "1 of 3 problem(s) dropped (P3)" in done.stderr and "0 of 2 problem(s) dropped" in done.stderr
@@ -283,12 +287,7 @@ def test_run_header_is_readable_and_failed_units_show_their_message(tmp_path):
     )
     store.close()
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "alphaflow", "bench", "report", str(tmp_path / "run"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = bench_report(tmp_path / "run", "--out", out)
     assert done.returncode == 0, done.stderr
     assert "Failed units (1)" in done.stdout and "429 Too Many Requests" in done.stdout
     markdown = (out / "report.md").read_text(encoding="utf-8")
@@ -307,21 +306,7 @@ def test_run_header_is_readable_and_failed_units_show_their_message(tmp_path):
 def test_compare_with_no_shared_problem_is_a_one_line_error(tmp_path):
     write_run(tmp_path / "a", "direct", {"P1": ["AC"]})
     write_run(tmp_path / "b", "direct", {"P2": ["WA"]})
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "alphaflow",
-            "bench",
-            "report",
-            str(tmp_path / "a"),
-            "--compare",
-            str(tmp_path / "b"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = bench_report(tmp_path / "a", "--compare", tmp_path / "b")
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"alphaflow: error: {tmp_path / 'a'} and {tmp_path / 'b'}: no problem in common, nothing to compare"
