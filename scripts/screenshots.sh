@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remake the pictures in docs/images/ from real runs (offline: scripted and stub models, local sandbox):
-#   the trace viewer, a bench report comparing two runs, and an eval report.
+#   the trace viewer, a bench report of one run and of two runs compared, and an eval report.
 # Needs Debian's chromium (apt-get install chromium). Usage: scripts/screenshots.sh [OUT_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,6 +8,7 @@ OUT="${1:-$ROOT/docs/images}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 AF="${ALPHAFLOW:-$ROOT/.venv/bin/alphaflow}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code, whatever the venv installed
 DATA="${ALPHAFLOW_SAMPLE_DATA:-$ROOT/../shared/data/codecontests/train_sample.jsonl}"
 mkdir -p "$OUT"
 
@@ -31,15 +32,23 @@ sed -e 's|<details class="step" id="step-fix_public-0--analyse_public" >|<detail
     "$WORK/trace.html" > "$WORK/trace_open.html"
 shot "$WORK/trace_open.html" "$OUT/trace_viewer.png" 2200
 
-# 2. A bench report comparing two dry runs (direct vs AlphaCodium, stub model) on 6 sample problems.
-for flow in direct alphacodium; do
-  "$AF" bench codecontests --data "$DATA" --limit 6 --flow "$flow" --model stub --samples 2 \
-    --sandbox local --out "$WORK/bench-$flow" --json >/dev/null || true
-done
-"$AF" bench report "$WORK/bench-direct" --compare "$WORK/bench-alphacodium" >/dev/null
-shot "$WORK/bench-direct/report/report.html" "$OUT/bench_report.png" 2400
+# 2. A bench report of one run (docs/bench.md, "Reports"): the scripted model of case 10 always writes
+#    a+b, so "plus" passes and "minus" fails; then the same problems with the stub model beside it.
+#    Run from the checkout so the pages show the docs' relative paths.
+cd "$ROOT"
+CASE=tests/fixtures/cases/10-passk-n-lt-k
+"$AF" bench codecontests --data "$CASE/problems.jsonl" --flow direct --model "scripted:$CASE/model.yaml" \
+  --samples 3 --sandbox local --out "$WORK/bench-scripted" --json >/dev/null
+"$AF" bench codecontests --data "$CASE/problems.jsonl" --flow direct --model stub \
+  --samples 2 --sandbox local --out "$WORK/bench-stub" --json >/dev/null || true  # the stub solves nothing
+"$AF" bench report "$WORK/bench-scripted" >/dev/null
+shot "$WORK/bench-scripted/report/report.html" "$OUT/bench_report.png" 1500
+"$AF" bench report "$WORK/bench-scripted" --compare "$WORK/bench-stub" --out "$WORK/compare" >/dev/null
+shot "$WORK/compare/report.html" "$OUT/bench_compare.png" 1500
 
-# 3. An eval report: rubric scores by the scripted judge of examples/judge/dry_eval.yaml.
-"$AF" eval rubric --data "$ROOT/examples/judge/rubric.jsonl" --model "scripted:$ROOT/examples/judge/dry_eval.yaml" \
-  --out "$WORK/eval" >/dev/null || true
-shot "$WORK/eval/report.html" "$OUT/eval_report.png" 1800
+# 3. An eval report (docs/judge.md, "Reports"): two scripted judges of a reference-based evaluation, with
+#    the per-item rows showing where they disagree.
+"$AF" eval reference --data examples/judge/reference.jsonl --model scripted:examples/judge/dry_eval.yaml \
+  --judge-model scripted:examples/judge/dry_eval.yaml --judge-model scripted:examples/judge/dry_judge2.yaml \
+  --out "$WORK/eval" --no-cache >/dev/null || true
+shot "$WORK/eval/report.html" "$OUT/eval_report.png" 820

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alphaflow.bench.metrics import summarize
-from alphaflow.bench.store import RunStore
+from alphaflow.bench.store import RunStore, UnitResult
+from alphaflow.errors import UserError
+from alphaflow.judge.report import short_name
 
 
 @dataclass
@@ -23,6 +26,7 @@ class LoadedRun:
     meta: dict[str, Any]
     records: list[dict[str, Any]]  # unit records in the order they finished
     summary: dict[str, Any]
+    results: list[UnitResult]
 
 
 def load_run(run_dir: str | Path, *, seed: int = 0) -> LoadedRun:
@@ -30,14 +34,61 @@ def load_run(run_dir: str | Path, *, seed: int = 0) -> LoadedRun:
     meta = store.read_meta()
     results = sorted(store.read_results(), key=lambda r: r.finished_at)
     flow = Path(str(meta.get("flow") or "?")).stem
-    label = f"{Path(run_dir).name}: {flow}" + (f" / {meta['model']}" if meta.get("model") else "")
+    model = short_name(str(meta["model"])) if meta.get("model") else ""
+    label = f"{Path(run_dir).name}: {flow}" + (f" / {model}" if model else "")
     return LoadedRun(
         run_dir=Path(run_dir),
         label=label,
         meta=meta,
         records=[r.to_dict() for r in results],
         summary=summarize(results, seed=seed),
+        results=results,
     )
+
+
+def shared_problems(runs: list[LoadedRun], *, seed: int = 0) -> tuple[list[LoadedRun], list[str]]:
+    """Runs restricted to the problems every run attempted, and a warning per run that lost some.
+
+    Compared runs over different problem sets would compare different questions: every headline
+    figure is then computed over the intersection. Returns ``(runs, warnings)``; the runs are
+    unchanged (and ``warnings`` empty) when the problem sets agree or there is one run. Raises
+    UserError when the runs share no problem.
+    """
+    if len(runs) < 2:
+        return runs, []
+    sets = [{r.problem for r in run.results} for run in runs]
+    shared = set.intersection(*sets)
+    if all(problems == shared for problems in sets):
+        return runs, []
+    if not shared:
+        raise UserError(
+            f"{runs[0].run_dir} and {', '.join(str(r.run_dir) for r in runs[1:])}: no problem in common, "
+            "nothing to compare"
+        )
+    warnings = [
+        f"the runs cover different problem sets: comparing only the {len(shared)} problem(s) all of "
+        "them attempted"
+    ]
+    kept = []
+    for run, problems in zip(runs, sets, strict=True):
+        dropped = sorted(problems - shared)
+        if not dropped:
+            warnings.append(f"{run.label}: 0 of {len(problems)} problem(s) dropped")
+        else:
+            names = ", ".join(dropped[:5]) + (f", ... ({len(dropped) - 5} more)" if len(dropped) > 5 else "")
+            warnings.append(f"{run.label}: {len(dropped)} of {len(problems)} problem(s) dropped ({names})")
+        results = [r for r in run.results if r.problem in shared]
+        kept.append(
+            LoadedRun(
+                run_dir=run.run_dir,
+                label=run.label,
+                meta=run.meta,
+                records=[r.to_dict() for r in results],
+                summary=summarize(results, seed=seed),
+                results=results,
+            )
+        )
+    return kept, warnings
 
 
 # --- shared table content ---------------------------------------------------------------------------
@@ -64,7 +115,130 @@ def _excluded(summary: dict[str, Any]) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
+    """``$0.0123`` (four decimals), ``$0`` when nothing was spent, ``unknown`` without a price."""
+    if value is None:
+        return "unknown"
+    return "$0" if value == 0 else f"${value:.4f}"
+
+
+def human_seconds(value: float | None) -> str:
+    """``1.08 s``, ``14.5 s``, ``2 min 05 s``: three significant figures under a minute."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.3g} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def number(value: float | None) -> str:
+    """A figure rounded for reading: ``2.175`` not ``2.17500000001``, ``890`` not ``890.0``."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _limits(limits: dict[str, Any] | None) -> str:
+    """``2 s, 256 MiB (from the problem)`` from the run's ``limits`` metadata."""
+    if not limits:
+        return "-"
+    time_s, memory = limits.get("time_s"), limits.get("memory_mb")
+    parts = [
+        human_seconds(time_s) if time_s else "time from each problem",
+        f"{number(memory)} MiB" if memory else "memory from each problem",
+    ]
+    source = limits.get("from")
+    return ", ".join(parts) + (f" (limits from: {source})" if source and (time_s or memory) else "")
+
+
+def _data(data: Any) -> str:
+    """``jsonl /path/file.jsonl (split valid)`` from the run's ``data`` metadata."""
+    if not isinstance(data, dict):
+        return str(data or "-")
+    text = " ".join(str(data[key]) for key in ("kind", "location") if data.get(key))
+    return text + (f" (split {data['split']})" if data.get("split") else "")
+
+
+def run_facts(run: LoadedRun) -> list[tuple[str, str]]:
+    """The run's header as readable (name, value) pairs: no raw dicts, human units."""
+    meta = run.meta
+    host = meta.get("host") or {}
+    versions = meta.get("versions") or {}
+    return [
+        ("run", str(run.run_dir)),
+        ("started", str(meta.get("started_at") or "-").replace("T", " ")),
+        ("flow", f"{meta.get('flow')} (sha256 {str(meta.get('flow_sha256') or '-')[:12]})"),
+        ("model", str(meta.get("model") or "-")),
+        ("data", _data(meta.get("data"))),
+        ("samples per problem", str(meta.get("samples", "-"))),
+        ("limits", _limits(meta.get("limits"))),
+        ("sandbox", str(meta.get("sandbox") or "-")),
+        ("host", f"{host.get('hostname', '-')} ({host.get('cpu_count', '?')} CPUs)"),
+        ("versions", ", ".join(f"{name} {version}" for name, version in versions.items()) or "-"),
+    ]
+
+
+def verdict_cells(verdicts: dict[str, int]) -> list[tuple[str, str]]:
+    """``[(verdict, "WA 2"), ...]`` in the plots' fixed verdict order (for colouring each part)."""
+    from alphaflow.bench.plots import VERDICT_COLOURS
+
+    order = [v for v in VERDICT_COLOURS if v in verdicts] + sorted(
+        v for v in verdicts if v not in VERDICT_COLOURS
+    )
+    return [(verdict, f"{verdict} {verdicts[verdict]}") for verdict in order]
+
+
+def _verdict_text(verdicts: dict[str, int]) -> str:
+    return ", ".join(text for _, text in verdict_cells(verdicts))
+
+
+def failure_rows(runs: list[LoadedRun]) -> list[list[str]]:
+    """One row per errored unit: run, unit, fault, verdict, message (400 characters at most)."""
+    rows = []
+    for run in runs:
+        for result in sorted(run.results, key=lambda r: (r.problem, r.sample_index)):
+            if result.error:
+                message = " ".join(str(result.error).split())
+                rows.append(
+                    [
+                        run.label.split(":")[0],
+                        result.key,
+                        result.fault or "-",
+                        result.verdict,
+                        message[:400] + ("..." if len(message) > 400 else ""),
+                    ]
+                )
+    return rows
+
+
+FAILURE_HEADERS = ["run", "unit", "fault", "verdict", "message"]
+PROBLEM_HEADERS = [
+    "problem",
+    "difficulty",
+    "correct/samples",
+    "not judged",
+    "verdicts",
+    "tokens",
+    "cost",
+    "wall time",
+]
+
+
+def problem_rows(run: LoadedRun) -> list[list[str]]:
+    """The per-problem table of one run (verdicts as text)."""
+    return [
+        [
+            p["name"],
+            str(p["difficulty"]),
+            f"{p['correct']}/{p['samples']}",
+            str(p.get("excluded", 0)),
+            _verdict_text(p["verdicts"]),
+            str(p["prompt_tokens"] + p["completion_tokens"]),
+            _money(p["cost_usd"]),
+            human_seconds(p["wall_s"]),
+        ]
+        for p in run.summary["per_problem"]
+    ]
 
 
 def headline_rows(runs: list[LoadedRun]) -> list[tuple[str, list[str]]]:
@@ -87,13 +261,13 @@ def headline_rows(runs: list[LoadedRun]) -> list[tuple[str, list[str]]]:
     for k in range(1, max_k + 1):
         rows.append((f"pass@{k} [95% CI]", [_interval(r.summary["pass_at_k"].get(str(k)), k) for r in runs]))
     rows += [
-        ("verdicts", [", ".join(f"{v} {n}" for v, n in r.summary["verdicts"].items()) for r in runs]),
+        ("verdicts", [_verdict_text(r.summary["verdicts"]) for r in runs]),
         ("errors", [str(r.summary["errors"]) for r in runs]),
         ("not judged (left out of pass@k)", [_excluded(r.summary) for r in runs]),
-        ("tokens / problem", [f"{r.summary['tokens']['per_problem'] or 0:.0f}" for r in runs]),
+        ("tokens / problem", [number(r.summary["tokens"]["per_problem"]) for r in runs]),
         ("cost total", [_money(r.summary["cost_usd"]["total"]) for r in runs]),
         ("cost / problem", [_money(r.summary["cost_usd"]["per_problem"]) for r in runs]),
-        ("unit wall time / problem", [f"{r.summary['wall_s']['per_problem'] or 0:.2f} s" for r in runs]),
+        ("unit wall time / problem", [human_seconds(r.summary["wall_s"]["per_problem"]) for r in runs]),
     ]
     if any(r.summary.get("first_error") for r in runs):
         rows.append(("first error", [str(r.summary.get("first_error") or "-")[:300] for r in runs]))
@@ -118,74 +292,84 @@ def breakdown_rows(runs: list[LoadedRun], field: str) -> tuple[list[str], list[l
 
 
 # --- outputs ----------------------------------------------------------------------------------------
-def print_terminal(runs: list[LoadedRun]) -> None:
+def print_terminal(runs: list[LoadedRun], warnings: list[str] | None = None) -> None:
+    """The headline table (verdicts coloured), the failures, and any problem-set warning (stderr)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from alphaflow.bench.plots import VERDICT_COLOURS
+
+    def coloured(verdicts: dict[str, int]) -> str:
+        return ", ".join(
+            f"[bold {VERDICT_COLOURS.get(verdict, '#90a4ae')}]{escape(text)}[/]"
+            for verdict, text in verdict_cells(verdicts)
+        )
+
+    console = Console()
+    for warning in warnings or []:
+        Console(stderr=True).print(
+            f"alphaflow: warning: {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
     table = Table(title="CodeContests benchmark", show_lines=False)
     table.add_column("figure", style="bold")
     for run in runs:
-        table.add_column(run.label)
+        table.add_column(escape(run.label), overflow="fold")
     for name, cells in headline_rows(runs):
-        table.add_row(name, *cells)
-    Console().print(table)
+        if name == "verdicts":
+            table.add_row(name, *[coloured(r.summary["verdicts"]) for r in runs])
+        else:
+            table.add_row(escape(name), *[escape(cell) for cell in cells])
+    console.print(table)
+    failures = failure_rows(runs)
+    if failures:
+        errors = Table(title=f"Failed units ({len(failures)})", title_justify="left")
+        for header in FAILURE_HEADERS:
+            errors.add_column(header, overflow="fold", style="red" if header == "message" else None)
+        for row in failures[:20]:
+            errors.add_row(*[escape(cell) for cell in row])
+        console.print(errors)
+        if len(failures) > 20:
+            console.print(f"... and {len(failures) - 20} more in report.md", markup=False, highlight=False)
 
 
-def markdown_report(runs: list[LoadedRun]) -> str:
-    def table(header: list[str], rows: list[list[str]]) -> list[str]:
-        escape = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
-        lines = ["| " + " | ".join(escape[0]) + " |", "|" + "---|" * len(header)]
-        return lines + ["| " + " | ".join(row) + " |" for row in escape[1:]]
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    escape = [[cell.replace("|", "\\|").replace("\n", " ") for cell in row] for row in [header, *rows]]
+    lines = ["| " + " | ".join(escape[0]) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in escape[1:]]
 
+
+def markdown_report(runs: list[LoadedRun], warnings: list[str] | None = None) -> str:
     labels = [run.label for run in runs]
     lines = ["# CodeContests benchmark", ""]
-    lines += table(["figure", *labels], [[name, *cells] for name, cells in headline_rows(runs)])
+    for warning in warnings or []:
+        lines += [f"> **Warning**: {warning}", ">"]
+    if warnings:
+        lines[-1] = ""
+    lines += _md_table(["figure", *labels], [[name, *cells] for name, cells in headline_rows(runs)])
+    failures = failure_rows(runs)
+    if failures:
+        lines += ["", f"## Failed units ({len(failures)})", ""]
+        lines += _md_table(FAILURE_HEADERS, failures)
     for title, field in (("By difficulty", "by_difficulty"), ("By tag", "by_tag")):
         _, rows = breakdown_rows(runs, field)
         lines += ["", f"## {title}", "", "solved by any sample / problems (pass@1)", ""]
-        lines += table([field.removeprefix("by_"), *labels], rows)
+        lines += _md_table([field.removeprefix("by_"), *labels], rows)
     for run in runs:
         lines += ["", f"## Problems: {run.label}", ""]
-        lines += table(
-            [
-                "problem",
-                "difficulty",
-                "correct/samples",
-                "not judged",
-                "verdicts",
-                "tokens",
-                "cost",
-                "wall s",
-            ],
-            [
-                [
-                    p["name"],
-                    str(p["difficulty"]),
-                    f"{p['correct']}/{p['samples']}",
-                    str(p.get("excluded", 0)),
-                    ", ".join(f"{v} {n}" for v, n in p["verdicts"].items()),
-                    str(p["prompt_tokens"] + p["completion_tokens"]),
-                    _money(p["cost_usd"]),
-                    f"{p['wall_s']:.2f}",
-                ]
-                for p in run.summary["per_problem"]
-            ],
-        )
+        lines += _md_table(PROBLEM_HEADERS, problem_rows(run))
     lines += ["", "## Runs", ""]
-    for run in runs:
-        meta = run.meta
-        host = meta.get("host") or {}
-        lines.append(
-            f"- `{run.run_dir}`: started {meta.get('started_at')}, "
-            f"host {host.get('hostname')} ({host.get('cpu_count')} CPUs), sandbox {meta.get('sandbox')}, "
-            f"flow sha256 {str(meta.get('flow_sha256'))[:12]}, "
-            f"versions {json.dumps(meta.get('versions', {}))}"
-        )
+    facts = [dict(run_facts(run)) for run in runs]
+    lines += _md_table(
+        ["", *[f"run {i + 1}" for i in range(len(runs))]],
+        [[name, *[run[name] for run in facts]] for name in facts[0]] if facts else [],
+    )
     return "\n".join(lines) + "\n"
 
 
-def json_report(runs: list[LoadedRun]) -> dict[str, Any]:
+def json_report(runs: list[LoadedRun], warnings: list[str] | None = None) -> dict[str, Any]:
     return {
+        "warnings": list(warnings or []),
         "runs": [
             {
                 "run_dir": str(run.run_dir),
@@ -208,30 +392,46 @@ def json_report(runs: list[LoadedRun]) -> dict[str, Any]:
                 "summary": run.summary,
             }
             for run in runs
-        ]
+        ],
     }
 
 
 _HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>CodeContests benchmark</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 80rem; color: #222;
+  padding: 0 1rem; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 img { max-width: 100%; margin: 0.5rem 0; }
 .plots { display: flex; flex-wrap: wrap; gap: 1rem; }
+.plots figure { margin: 0; }
 code { font-size: 0.85rem; }
+.warning { background: #fff4e5; border-left: 4px solid #ef6c00; padding: 0.5rem 1rem; margin: 1rem 0; }
+.verdict { display: inline-block; color: #fff; border-radius: 3px; padding: 0 0.35rem; margin: 1px;
+  font-size: 0.8rem; white-space: nowrap; }
+td.message { color: #b71c1c; font-family: ui-monospace, monospace; font-size: 0.8rem; max-width: 50rem;
+  white-space: pre-wrap; word-break: break-word; }
 </style></head><body>
 <h1>CodeContests benchmark</h1>
+{% for warning in warnings %}<div class="warning"><b>Warning:</b> {{ warning }}</div>
+{% endfor %}
+{% macro verdicts(counts) %}{% for verdict, text in verdict_cells(counts) %}<span class="verdict"
+ style="background: {{ colour(verdict) }}">{{ text }}</span>{% endfor %}{% endmacro %}
 <table id="headline"><tr><th>figure</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}</tr>
 {% for name, cells in headline %}<tr><th>{{ name }}</th>
-{% for cell in cells %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% if name == "verdicts" %}{% for run in runs %}<td>{{ verdicts(run.summary.verdicts) }}</td>{% endfor %}
+{% else %}{% for cell in cells %}<td>{{ cell }}</td>{% endfor %}{% endif %}</tr>
 {% endfor %}</table>
+{% if failures %}<h2>Failed units ({{ failures|length }})</h2>
+<table id="failures"><tr>{% for header in failure_headers %}<th>{{ header }}</th>{% endfor %}</tr>
+{% for row in failures %}<tr>{% for cell in row[:-1] %}<td>{{ cell }}</td>{% endfor %}
+<td class="message">{{ row[-1] }}</td></tr>{% endfor %}
+</table>{% endif %}
 <h2>Plots</h2>
 <div class="plots">{% for title, png in plots %}
-<figure><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">
-<figcaption>{{ title }}</figcaption></figure>
+<figure><img alt="{{ title }}" src="data:image/png;base64,{{ png }}"></figure>
 {% endfor %}</div>
 {% for title, field, rows in breakdowns %}
 <h2>{{ title }}</h2><p>solved by any sample / problems (pass@1)</p>
@@ -240,27 +440,27 @@ code { font-size: 0.85rem; }
 </table>{% endfor %}
 {% for run in runs %}
 <h2>Problems: {{ run.label }}</h2>
-<table class="problems"><tr><th>problem</th><th>difficulty</th><th>correct/samples</th><th>not judged</th>
-<th>verdicts</th>
-<th>tokens</th><th>cost</th><th>wall s</th></tr>
-{% for p in run.summary.per_problem %}<tr><td>{{ p.name }}</td><td>{{ p.difficulty }}</td>
-<td>{{ p.correct }}/{{ p.samples }}</td><td>{{ p.excluded }}</td>
-<td>{% for v, n in p.verdicts.items() %}{{ v }} {{ n }} {% endfor %}</td>
-<td>{{ p.prompt_tokens + p.completion_tokens }}</td><td>{{ money(p.cost_usd) }}</td>
-<td>{{ "%.2f"|format(p.wall_s) }}</td></tr>{% endfor %}
+<table class="problems"><tr>{% for header in problem_headers %}<th>{{ header }}</th>{% endfor %}</tr>
+{% for p, row in zip(run.summary.per_problem, problem_rows(run)) %}<tr>
+{% for cell in row %}<td>{% if loop.index0 == 4 %}{{ verdicts(p.verdicts) }}
+{% else %}{{ cell }}{% endif %}</td>
+{% endfor %}</tr>{% endfor %}
 </table>
-<p>Run <code>{{ run.run_dir }}</code>: started {{ run.meta.started_at }} on {{ run.meta.host.hostname }}
-({{ run.meta.host.cpu_count }} CPUs), sandbox {{ run.meta.sandbox }}, flow sha256
-<code>{{ run.meta.flow_sha256 }}</code>, versions {{ run.meta.versions }}.</p>
 {% endfor %}
+<h2>Runs</h2>
+<table id="runs"><tr><th></th>{% for run in runs %}<th>run {{ loop.index }}</th>{% endfor %}</tr>
+{% for name in fact_names %}<tr><th>{{ name }}</th>
+{% for facts in run_facts %}<td>{{ facts[name] }}</td>{% endfor %}
+</tr>{% endfor %}
+</table>
 </body></html>
 """
 
 
-def html_report(runs: list[LoadedRun]) -> str:
+def html_report(runs: list[LoadedRun], warnings: list[str] | None = None) -> str:
     import jinja2
 
-    from alphaflow.bench.plots import cost_vs_solved_plot, pass_at_k_plot, verdict_mix_plot
+    from alphaflow.bench.plots import VERDICT_COLOURS, cost_vs_solved_plot, pass_at_k_plot, verdict_mix_plot
 
     def encoded(png: bytes) -> str:
         return base64.b64encode(png).decode("ascii")
@@ -276,22 +476,34 @@ def html_report(runs: list[LoadedRun]) -> str:
     ]
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(_HTML)
+    facts = [dict(run_facts(run)) for run in runs]
     return template.render(
         labels=[r.label for r in runs],
+        warnings=list(warnings or []),
         headline=headline_rows(runs),
+        failures=failure_rows(runs),
+        failure_headers=FAILURE_HEADERS,
         plots=plots,
         breakdowns=breakdowns,
         runs=runs,
-        money=_money,
+        problem_headers=PROBLEM_HEADERS,
+        problem_rows=problem_rows,
+        verdict_cells=verdict_cells,
+        colour=lambda verdict: VERDICT_COLOURS.get(verdict, "#90a4ae"),
+        fact_names=list(facts[0]) if facts else [],
+        run_facts=facts,
+        zip=zip,
     )
 
 
-def write_reports(runs: list[LoadedRun], out: Path) -> dict[str, Path]:
+def write_reports(runs: list[LoadedRun], out: Path, warnings: list[str] | None = None) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "summary.json"}
-    paths["markdown"].write_text(markdown_report(runs), encoding="utf-8")
-    paths["html"].write_text(html_report(runs), encoding="utf-8")
-    paths["json"].write_text(json.dumps(json_report(runs), indent=2, default=str) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown_report(runs, warnings), encoding="utf-8")
+    paths["html"].write_text(html_report(runs, warnings), encoding="utf-8")
+    paths["json"].write_text(
+        json.dumps(json_report(runs, warnings), indent=2, default=str) + "\n", encoding="utf-8"
+    )
     return paths
 
 
@@ -303,12 +515,19 @@ def build_report(
     as_json: bool = False,
     seed: int = 0,
 ) -> int:
-    runs = [load_run(path, seed=seed) for path in [run_dir, *(compare or [])]]
-    paths = write_reports(runs, Path(out) if out else Path(run_dir) / "report")
+    """Load RUN_DIR (and the runs to compare), write report.md/.html and summary.json, print a table.
+
+    Runs over different problem sets are compared on the problems they share, with a warning."""
+    runs, warnings = shared_problems(
+        [load_run(path, seed=seed) for path in [run_dir, *(compare or [])]], seed=seed
+    )
+    paths = write_reports(runs, Path(out) if out else Path(run_dir) / "report", warnings)
     if as_json:
-        print(json.dumps(json_report(runs), default=str))
+        for warning in warnings:
+            print(f"alphaflow: warning: {warning}", file=sys.stderr)
+        print(json.dumps(json_report(runs, warnings), default=str))
         return 0
-    print_terminal(runs)
+    print_terminal(runs, warnings)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

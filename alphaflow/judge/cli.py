@@ -305,7 +305,9 @@ def eval_command(args: argparse.Namespace) -> int:
     result = asyncio.run(main())
     summary = result["summary"]
     metric = kind.metric if kind else f"mean {summary['field']}"
-    report = eval_report(args.flow, metric, summary, data=str(args.data), model=args.model)
+    report = eval_report(
+        args.flow, metric, summary, data=str(args.data), model=args.model, records=result["records"]
+    )
     if out:
         out.mkdir(parents=True, exist_ok=True)
         with (out / "items.jsonl").open("w", encoding="utf-8") as handle:
