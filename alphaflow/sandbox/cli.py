@@ -23,8 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run = commands.add_parser("run", help="judge one solution file against a problem's tests")
     run.add_argument("solution", metavar="SOLUTION_FILE")
-    run.add_argument("--problem", required=True, metavar="DATASET.jsonl", help="CodeContests JSON lines")
-    run.add_argument("--name", required=True, help="the problem's name in the dataset")
+    run.add_argument(
+        "--problem",
+        required=True,
+        metavar="PROBLEM",
+        help="the problem, as solve takes it: a Markdown/text statement (its examples are the tests), "
+        "a YAML/JSON problem, or DATASET.jsonl#NAME (or DATASET.jsonl with --name)",
+    )
+    run.add_argument("--name", help="the problem's name in a .jsonl dataset (or write DATASET.jsonl#NAME)")
     run.add_argument("--language", help="python or cpp (default: from the file extension)")
     run.add_argument("--tests", choices=("public", "all"), default="all", help="which tests (default all)")
     run.add_argument("--stop-on-first-failure", action="store_true")
@@ -46,7 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
 
-    cleanup = commands.add_parser("cleanup", help="remove every alphaflow sandbox container")
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="remove sandbox containers left by alphaflow runs that are gone",
+        description="Removes the alphaflow sandbox containers whose owning process on this host no longer "
+        "runs (a killed run's pool). Containers of runs still going are kept unless --all.",
+    )
+    cleanup.add_argument(
+        "--all", action="store_true", help="remove every alphaflow sandbox container, running runs' too"
+    )
     cleanup.set_defaults(func=cmd_cleanup)
 
     try:
@@ -115,7 +129,6 @@ def guess_language(path: Path, language: str | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from alphaflow.problems import find_problem
     from alphaflow.sandbox.types import Limits, TokenChecker
 
     path = Path(args.solution)
@@ -126,10 +139,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     language = guess_language(path, args.language)
-    problem = find_problem(args.problem, args.name)
+    problem = _problem_for_run(args.problem, args.name)
     tests = problem.public_tests if args.tests == "public" else problem.all_tests
     if not tests:
-        raise UserError(f"{args.problem}: problem {args.name!r} has no {args.tests} tests")
+        raise UserError(f"{args.problem}: problem {problem.name!r} has no {args.tests} tests")
     time_s, memory_bytes = _limit_overrides(args)
     limits = Limits.for_problem(problem, time_s=time_s, memory_bytes=memory_bytes)
     checker = TokenChecker.for_problem(problem, args.case_insensitive)
@@ -304,11 +317,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from alphaflow.sandbox.backends import docker_client
-    from alphaflow.sandbox.docker_pool import remove_labelled
+    from alphaflow.sandbox.docker_pool import labelled_containers, reap_orphans, remove_labelled
 
     client, why = docker_client()
     if client is None:
         raise UserError(f"sandbox cleanup: {why}")
-    removed = remove_labelled(client)
-    print(f"removed {removed} sandbox container{'s' if removed != 1 else ''}", file=sys.stderr)
+    removed = remove_labelled(client) if args.all else reap_orphans(client)
+    kept = 0 if args.all else len(labelled_containers(client))
+    note = f"; kept {kept} of runs still going (--all removes them too)" if kept else ""
+    print(f"removed {removed} sandbox container{'s' if removed != 1 else ''}{note}", file=sys.stderr)
     return 0
+
+
+def _problem_for_run(problem: str, name: str | None) -> Any:
+    """``--problem`` as ``solve`` reads it; in a ``.jsonl`` dataset ``--name`` (or ``#NAME``) picks one."""
+    from alphaflow.solve.problem_source import load_problem
+
+    if name and "#" not in problem:
+        problem = f"{problem}#{name}"
+    loaded = load_problem(problem)
+    for warning in loaded.warnings:
+        print(f"alphaflow: warning: {warning}", file=sys.stderr)
+    return loaded.problem
