@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from alphaflow.cli import main
-from alphaflow.step_functions.judging import rubric_score
 from alphaflow.judge.scores import locate_score, weighted_score_from_logprobs
+from alphaflow.step_functions.judging import rubric_score
 
 CASES = Path(__file__).parent / "fixtures" / "cases"
 FAKE_SERVER = CASES / "11-geval-score-token" / "fake_openai.py"

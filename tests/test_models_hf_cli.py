@@ -109,7 +109,8 @@ def test_geval_rubric_with_a_local_judge_weights_by_its_logprobs(models, tmp_pat
             "--model",
             f"hf:{models['actor']}?{CPU}",
             "--judge-model",
-            f"hf:{models['judge']}?{CPU}",
+            # one token: the judge answers with a single digit, as the rubric prompt asks
+            f"hf:{models['judge']}?device=cpu&dtype=float32&max_new_tokens=1",
             "--no-cache",
             "--out",
             str(out),
@@ -136,7 +137,8 @@ def test_a_self_rewarding_iteration_with_hf_models(models, tmp_path, capsys):
             "--model",
             f"hf:{models['actor']}?{CPU}",
             "--judge-model",
-            f"hf:{models['judge']}?{CPU}",
+            # one token: the judge answers with a single digit, as the rubric prompt asks
+            f"hf:{models['judge']}?device=cpu&dtype=float32&max_new_tokens=1",
             "--no-cache",
             "--out",
             str(out),

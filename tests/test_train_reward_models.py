@@ -197,7 +197,7 @@ def scripted_iteration(scripted_server, tmp_path: Path, judge: str, capsys) -> d
             "--judge-model",
             judge,
             "--no-cache",
-            "--concurrency",
+            "--model-concurrency",
             "1",
             "--out",
             str(out),

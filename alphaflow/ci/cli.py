@@ -120,7 +120,6 @@ def gate_command(args: argparse.Namespace) -> int:
     from alphaflow.ci.checks import GateSettings
     from alphaflow.ci.config import load_config
     from alphaflow.ci.gate import run_gate
-    from alphaflow.models.cli import router_options
 
     loaded = load_config(args.config)
     out = Path(args.out)
@@ -136,7 +135,7 @@ def gate_command(args: argparse.Namespace) -> int:
         api_base=args.api_base,
         sandbox=args.sandbox or loaded.config.sandbox,
         concurrency=loaded.config.concurrency,
-        router=router_options(args),
+        router=_router_extra(args),
         resume=args.resume,
         quiet=args.json or not sys.stderr.isatty(),
         announce=not args.json,
@@ -239,7 +238,6 @@ def fix_command(args: argparse.Namespace) -> int:
         raise UserError(f"--max-cost {args.max_cost}: must be positive")
     if args.image and args.sandbox == "local":
         raise UserError("--image runs the tests in a container: it needs --sandbox docker")
-    from alphaflow.models.cli import router_options
 
     request = FixRequest(
         repo=Path(args.repo),
@@ -257,7 +255,7 @@ def fix_command(args: argparse.Namespace) -> int:
         model=args.model or os.environ.get("ALPHAFLOW_MODEL"),
         api_base=args.api_base,
         max_cost=args.max_cost,
-        router=router_options(args),
+        router=_router_extra(args),
     )
     return run_fix_command(request, as_json=args.json)
 
@@ -288,3 +286,11 @@ def comment_command(args: argparse.Namespace) -> int:
     )
     print(f"alphaflow ci comment: {posted.action} comment {posted.id} on #{number}")
     return 0
+
+
+def _router_extra(args: argparse.Namespace) -> dict:
+    """The shared model options, less those a check sets itself (its endpoint, budget and cache)."""
+    from alphaflow.models.cli import router_options
+
+    own = ("api_base", "max_cost_usd", "cache_path")
+    return {key: value for key, value in router_options(args).items() if key not in own}

@@ -144,7 +144,8 @@ def _flow_executor(args: argparse.Namespace, trace: Any, sandbox: str | None = N
         run_flows_ray,
         make_router=functools.partial(_router, args),  # the same router options on every node
         trace=trace,
-        concurrency=getattr(args, "items_concurrency", None) or args.concurrency,
+        # eval: items at once; self-reward (no units flag): as many units as requests per model
+        concurrency=getattr(args, "items_concurrency", None) or args.model_concurrency or 8,
         max_cost_usd=args.max_cost,
         sandbox_backend=sandbox,
         ray_address=args.ray_address,

@@ -27,10 +27,10 @@ class LocalBackend:
     """Implements ``alphaflow.models.types.Backend`` for in-process models.
 
     Sampling: ``temperature`` (None: 1.0, as the OpenAI API; 0: greedy), ``top_p``, ``max_tokens``
-    (None: the model string's ``max_new_tokens``), ``n``, and in ``extra``: ``stop`` (a string or a
-    list), ``seed`` (sample ``i`` of a request draws from its own generator seeded with (seed, i), so
-    it is the same in any batch), ``ignore_eos``. Logprobs are the model's (proxy tuning: the combined)
-    log-softmax before temperature and top-p, in the OpenAI shape.
+    (None, or more than the model string's ``max_new_tokens``: that), ``n``, and in ``extra``:
+    ``stop`` (a string or a list), ``seed`` (sample ``i`` of a request draws from its own generator
+    seeded with (seed, i), so it is the same in any batch), ``ignore_eos``. Logprobs are the model's
+    (proxy tuning: the combined) log-softmax before temperature and top-p, in the OpenAI shape.
     """
 
     async def engine(self, model: str) -> Engine:
@@ -88,7 +88,8 @@ def rows_for(engine: Engine, request: CompletionRequest, n: int) -> list[Row]:
     top_p = 1.0 if request.top_p is None else float(request.top_p)
     if not 0 < top_p <= 1:
         raise UserError(f"top_p must be in (0, 1], not {top_p}")
-    max_new = request.max_tokens or engine.options.max_new_tokens
+    # the model string's max_new_tokens is the default and the cap (a request may ask for fewer)
+    max_new = min(request.max_tokens or engine.options.max_new_tokens, engine.options.max_new_tokens)
     logprobs = None if not request.logprobs else (0 if request.logprobs is True else int(request.logprobs))
     seed = request.extra.get("seed")
     # the router asks only for samples missing from the cache, which are the request's last ones

@@ -25,7 +25,7 @@ class LoadOptions:
     device: str = "auto"  # "auto": cuda when available, else cpu; or "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto": bfloat16 on a GPU that supports it, float16 on other GPUs, float32 on CPU
     max_batch: int = 32  # rows (prompt x sample) decoded together; halved for good after an out-of-memory
-    max_new_tokens: int = 512  # when a request gives no max_tokens
+    max_new_tokens: int = 512  # per request: the default and the most a request may ask for
     wait_ms: float = 5.0  # how long the queue waits for more requests before it runs a partial batch
     trust_remote_code: bool = False
 
