@@ -1,8 +1,18 @@
 """Shared test setup: the scripted model server fixture (``scripted_server``), and a private cache."""
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["alphaflow.testing.pytest_plugin"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Module- and session-scoped fixtures run outside the per-test fixture below: they get a private
+    cache of the session too, never the user's ~/.cache/alphaflow."""
+    os.environ["ALPHAFLOW_CACHE"] = str(Path(tempfile.mkdtemp(prefix="alphaflow-tests-")) / "llm.sqlite")
 
 
 @pytest.fixture(autouse=True)

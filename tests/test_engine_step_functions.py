@@ -67,6 +67,15 @@ def test_hostile_templates_cannot_reach_python_internals(tmp_path):
         """)
     [problem] = validate_flow(static)
     assert "'__globals__' is not allowed" in problem.message and problem.position.line == 4
+    # the attr filter with a constant name is the same reach, and is refused the same way
+    filtered = write(tmp_path / "filtered.yaml", """
+        name: filtered
+        steps:
+          - {id: a, kind: python, function: judging.both_orders,
+             args: {a: "{{ cycler|attr('__init__') }}", b: x}}
+        """)
+    [problem] = validate_flow(filtered)
+    assert "'__init__' is not allowed" in problem.message
     # built at run time, so validation cannot see it: the sandboxed template engine refuses it
     dynamic = write(tmp_path / "dynamic.yaml", f"""
         name: dynamic

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,36 @@ def test_an_unusable_sample_among_n_is_dropped_and_the_others_go_on(
     argv[argv.index("--api-base") + 1] = server.base_url  # type: ignore[attr-defined]
     assert main(argv) == 1
     assert "all 3 samples unusable; first: sample 1 of 3 came back empty" in capsys.readouterr().err
+
+
+def test_self_reward_where_every_judge_call_fails_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scripted_server: Callable[..., Any]
+) -> None:
+    """Candidates come back, every judge call fails: no pair can be built, so the run is no success."""
+    server = scripted_server(
+        [
+            {"step": "*grades", "response": "x", "fault": {"status": 400}},
+            {"step": "*", "response": "An answer."},
+        ]
+    )
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Name a colour."}\n{"prompt": "Name a fruit."}\n')
+    code = main(
+        [
+            "judge",
+            "self-reward",
+            "--prompts",
+            str(prompts),
+            "--model",
+            "openai/x",
+            "--api-base",
+            server.base_url,
+            "--max-retries",
+            "0",
+            "--out",
+            str(tmp_path / "sr"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no candidate got a readable judgement" in err

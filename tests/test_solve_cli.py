@@ -178,9 +178,9 @@ def test_statement_without_parseable_examples_warns_and_runs(
         ]
     )
     captured = capsys.readouterr()
-    assert code == 0
+    assert code == 1  # nothing was verified: never a success
     assert "could not parse the statement's examples" in captured.err and "zero public tests" in captured.err
-    assert "No public tests" in captured.out
+    assert "No public tests" in captured.out and "nothing verified" in captured.out
 
 
 def test_unreachable_endpoint_fails_clearly_and_keeps_the_trace(

@@ -33,6 +33,7 @@ def alphacodium_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--trace",
             str(trace),
             "--json",
+            "--no-cache",  # the tree's llm steps must show real calls, whatever ran before
         ]
     )
     assert code == 0

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alphaflow.errors import UserError
 from alphaflow.models.cli import add_router_options, router_options
 
 SANDBOX_BACKENDS = ("auto", "docker", "local")
@@ -160,10 +161,15 @@ def trace_show_command(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     events = load_events(path)
+    out = Path(args.html) if args.html else None
+    if out is not None and not out.parent.is_dir():  # said before the tree is printed, not after
+        raise UserError(f"--html {out}: the folder {out.parent} does not exist")
     print_summary(events, Console(), title=str(path))
-    if args.html:
-        out = Path(args.html)
-        out.write_text(render_html(events, title=f"alphaflow trace {path.name}"), encoding="utf-8")
+    if out is not None:
+        try:
+            out.write_text(render_html(events, title=f"alphaflow trace {path.name}"), encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"--html {out}: cannot write the page: {error.strerror or error}") from None
         print(f"wrote {out}")
     return 0
 

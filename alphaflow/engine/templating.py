@@ -114,6 +114,10 @@ def references(source: str, *, expression: bool = False) -> list[Reference]:
         attribute = node.attr if isinstance(node, jinja2.nodes.Getattr) else None
         if isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
             attribute = node.arg.value if isinstance(node.arg.value, str) else None
+        if isinstance(node, jinja2.nodes.Filter) and node.name == "attr" and node.args:  # x|attr('__y')
+            first = node.args[0]
+            constant = isinstance(first, jinja2.nodes.Const) and isinstance(first.value, str)
+            attribute = first.value if constant else None
         if attribute is not None and attribute.startswith("_"):
             raise TemplateError(f"'{attribute}' is not allowed: templates cannot reach names starting with "
                                 f"'_' (template line {node.lineno})")

@@ -37,6 +37,8 @@ def load_events(path: Path) -> list[dict[str, Any]]:
     A torn last line (a killed run) is skipped; any other line that is not an event, or a file with
     no event at all, is a ``UserError`` naming the file and line: a file that is not a trace must
     not read as an empty one."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a trace file")
     if not path.is_file():
         raise UserError(f"trace file not found: {path}")
     try:

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Each iteration: the actor answers every prompt 4 times, the judge grades each "
         "answer 3 times (additive 5-point prompt), best vs worst form a DPO pair. Writes "
         "OUT/iteration_N/{dpo.jsonl,candidates.jsonl,stats.json}.",
-        epilog="exit codes: 0 the iterations ran (ties and unreadable judgements are results); 1 every "
-        "prompt failed (the first failure is printed); 2 bad arguments or input files; 3 --max-cost "
+        epilog="exit codes: 0 the iterations ran (ties and some unreadable judgements are results); 1 "
+        "nothing to learn from: every prompt failed, or no candidate got a readable judgement (the first "
+        "failure is printed); 2 bad arguments or input files; 3 --max-cost "
         "reached; 4 a model call failed for good outside a prompt",
     )
     source = self_reward.add_argument_group("what to answer")
@@ -243,7 +244,12 @@ def self_reward_command(args: argparse.Namespace) -> int:
         print(f"written: {plan.out}/iteration_*/dpo.jsonl (TRL format), candidates.jsonl, stats.json")
     if nothing_succeeded(all_stats):
         first = next((s["first_failure"] for s in all_stats if s.get("first_failure")), "no prompt to answer")
-        print(f"alphaflow: error: every prompt failed; first: {first}", file=sys.stderr)
+        what = (
+            "every prompt failed"
+            if all(s["failed_prompts"] == s["prompts"] for s in all_stats)
+            else "no candidate got a readable judgement (nothing to build pairs from)"
+        )
+        print(f"alphaflow: error: {what}; first: {first}", file=sys.stderr)
         return 1
     return 0
 

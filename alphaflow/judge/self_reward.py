@@ -142,5 +142,10 @@ def failure_line(stats: dict[str, Any]) -> str:
 
 
 def nothing_succeeded(all_stats: Sequence[dict[str, Any]]) -> bool:
-    """True when no prompt of any iteration got candidates (every one failed, or there were none)."""
-    return all(stats["failed_prompts"] == stats["prompts"] for stats in all_stats)
+    """True when no iteration produced anything to learn from: every prompt failed, or there were none,
+    or no candidate got a single readable judgement (every judge call failed or was unreadable)."""
+    return all(
+        stats["failed_prompts"] == stats["prompts"]
+        or stats.get("unscored_candidates", 0) == stats.get("candidates", 0)
+        for stats in all_stats
+    )

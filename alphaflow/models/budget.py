@@ -25,15 +25,15 @@ class Budget:
     def reserve(self, model: str, worst_case_usd: float | None) -> float:
         if worst_case_usd is None:
             raise UserError(f"--max-cost is set but the price of model {model} is unknown to litellm, so the "
-                            "budget cannot be kept: give its price (prices=..., USD per million tokens) "
-                            "or run without --max-cost")
+                            f"budget cannot be kept: give its price (--price {model}=IN,OUT in USD per "
+                            "million input,output tokens) or run without --max-cost")
         with self._lock:
             committed = self.spent_usd + self.reserved_usd
             if committed >= self.max_cost_usd or committed + worst_case_usd > self.max_cost_usd:
                 raise BudgetExceeded(
-                    f"budget reached: spent ${self.spent_usd:.4f} of --max-cost ${self.max_cost_usd:.4f}"
-                    f" (${self.reserved_usd:.4f} in flight); the next call to {model} could cost up to "
-                    f"${worst_case_usd:.4f}, so it was not made")
+                    f"budget reached: spent {_usd(self.spent_usd)} of --max-cost {_usd(self.max_cost_usd)}"
+                    f" ({_usd(self.reserved_usd)} in flight); the next call to {model} could cost up to "
+                    f"{_usd(worst_case_usd)}, so it was not made")
             self.reserved_usd += worst_case_usd
             return worst_case_usd
 
@@ -46,3 +46,9 @@ class Budget:
         """A call that failed without an answer: nothing was billed."""
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - reservation)
+
+
+def _usd(amount: float) -> str:
+    """Dollars with the digits that matter: ``$0.0123``, and ``$1e-07`` for a budget under a cent's
+    hundredth (so a tiny --max-cost never reads as $0.0000)."""
+    return f"${amount:.4f}" if amount == 0 or amount >= 0.0001 else f"${amount:.2g}"

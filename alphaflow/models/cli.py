@@ -85,7 +85,7 @@ def add_router_options(parser: argparse.ArgumentParser, *, model_concurrency_def
     picks differs). ``--concurrency``, where a command has it, bounds *its* units (problems x samples,
     prompts, items); ``--model-concurrency`` bounds requests in flight per model."""
     group = parser.add_argument_group("model calls (the same on every command that calls a model)")
-    group.add_argument("--api-base", metavar="URL",
+    group.add_argument("--api-base", metavar="URL", type=_api_base,
                        help="an OpenAI-compatible endpoint (vLLM, SGLang, TGI, Ollama, the scripted server)")
     group.add_argument("--fallback", action="append", default=[], metavar="MODEL",
                        help="a model to try when the main one keeps failing (repeatable, in order)")
@@ -168,3 +168,15 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
     return value
+
+
+def _api_base(text: str) -> str:
+    """``--api-base`` must be an http(s) URL with a host: a typo is named at once, not after retries."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(text.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL (for example http://127.0.0.1:8000/v1)"
+        )
+    return text.strip()

@@ -142,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _problem_for_run(args.problem, args.name)
     tests = problem.public_tests if args.tests == "public" else problem.all_tests
     if not tests:
-        raise UserError(f"{args.problem}: problem {problem.name!r} has no {args.tests} tests")
+        which = "public tests" if args.tests == "public" else "tests at all"
+        raise UserError(f"{args.problem}: problem {problem.name!r} has no {which}")
     time_s, memory_bytes = _limit_overrides(args)
     limits = Limits.for_problem(problem, time_s=time_s, memory_bytes=memory_bytes)
     checker = TokenChecker.for_problem(problem, args.case_insensitive)

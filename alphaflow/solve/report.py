@@ -38,13 +38,15 @@ class SolveOutcome:
 
     @property
     def public_passed(self) -> bool:
-        """Exit status 0 needs every public test to pass (vacuously true without public tests, as long
-        as there is code)."""
+        """Exit status 0 needs code that passes every public test; a problem without public tests is
+        held to its evaluation tests instead, and one with no tests at all was verified against
+        nothing, so it is False (the report says why): no failure looks like success."""
         if not self.code.strip():
             return False
-        if not self.public or not self.public.get("total"):
-            return True
-        return self.public.get("verdict") == "AC"
+        for judged in (self.public, self.evaluation):
+            if judged and judged.get("total"):
+                return judged.get("verdict") == "AC"
+        return False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class SolveOutcome:
             "public": _summary(self.public),
             "evaluation": _summary(self.evaluation),
             "solved_public": self.public_passed,
+            "checked": any(j and j.get("total") for j in (self.public, self.evaluation)),
             "calls": self.calls,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
             "cost_usd": None if self.cost_unknown_calls else self.cost_usd,  # None: not fully known
@@ -166,7 +169,13 @@ def render(outcome: SolveOutcome, console: Console) -> None:
     if outcome.public and outcome.public.get("total"):
         parts.append(verdict_table(outcome.public, "Public tests (the flow saw these)"))
     else:
-        parts.append("[yellow]No public tests: nothing to check the code against before evaluation.[/]")
+        checked = outcome.evaluation is not None and outcome.evaluation.get("total")
+        parts.append(
+            "[yellow]No public tests: the evaluation tests below decide the exit status.[/]"
+            if checked
+            else "[yellow]No public tests: the code was not checked against anything (exit status 1: "
+            "nothing verified). Add examples to the statement, or judge it with alphaflow sandbox run.[/]"
+        )
     if outcome.evaluation is not None:
         parts.append(verdict_table(outcome.evaluation, "Evaluation: private tests (never shown to the flow)"))
     console.print(Group(*parts))
