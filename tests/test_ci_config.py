@@ -65,6 +65,7 @@ def test_holds_and_unknown_values() -> None:
 
 
 def test_a_good_config_loads_and_resolves_paths(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text("{}\n")
     path = write(
         tmp_path,
         "model: scripted:model.yaml\n"
@@ -154,3 +155,31 @@ def test_gate_cli_exits_2_on_a_config_error(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert f"{path}:5:15 checks[0].require[0]" in err
     assert "Traceback" not in err
+
+
+def test_files_a_check_names_are_checked_before_any_check_runs(tmp_path: Path) -> None:
+    config = tmp_path / "gate.yaml"
+    config.write_text(
+        "checks:\n"
+        "  - name: e\n    kind: eval\n    eval: rubrik\n    data: nope.jsonl\n"
+        "    require: ['mean_score >= 3']\n"
+        "  - name: b\n    kind: bench\n    data: missing.jsonl\n    require: ['pass@1 >= 0.1']\n"
+        "  - name: s\n    kind: solve\n    problems: ['none/*.md']\n    require: ['solved: all']\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    text = str(caught.value)
+    assert f"{config}:4:11 checks[0].eval: 'rubrik' is neither a built-in eval" in text
+    assert f"{config}:5:11 checks[0].data: no such file" in text
+    assert "checks[1].data: no such file or folder" in text
+    assert "checks[2].problems: 'none/*.md' matches no file" in text
+
+
+def test_a_missing_require_on_an_eval_check_is_named_as_require(tmp_path: Path) -> None:
+    config = tmp_path / "gate.yaml"
+    (tmp_path / "items.jsonl").write_text('{"id": "a", "prompt": "x", "response": "y"}\n')
+    config.write_text("checks:\n  - name: e\n    kind: eval\n    eval: rubric\n    data: items.jsonl\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert "missing required field 'require'" in str(caught.value)
+    assert "missing required field 'eval'" not in str(caught.value)

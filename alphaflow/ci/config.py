@@ -247,7 +247,38 @@ def load_config(path: str | Path) -> LoadedConfig:
         config = GateConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_problems(error, data, source_map, str(path))) from None
-    return LoadedConfig(path, config, source_map)
+    loaded = LoadedConfig(path, config, source_map)
+    problems = _missing_files(loaded)
+    if problems:  # found before any check runs (and spends), each with its place in the config
+        raise ConfigError(problems)
+    return loaded
+
+
+def _missing_files(loaded: LoadedConfig) -> list[str]:
+    """Files a check names that do not exist: eval flows and data, bench data, solve problem globs."""
+    problems: list[str] = []
+
+    def where(index: int, key: str) -> str:
+        position = loaded.source_map.value(("checks", index, key))
+        return f"{loaded.path}:{position.line}:{position.col} checks[{index}].{key}: "
+
+    for index, check in enumerate(loaded.config.checks):
+        if isinstance(check, EvalCheck):
+            if check.eval not in EVAL_METRICS and not Path(loaded.resolve(check.eval)).is_file():
+                known = ", ".join(EVAL_METRICS)
+                what = f"'{check.eval}' is neither a built-in eval ({known}) nor a flow file"
+                problems.append(where(index, "eval") + what)
+            if not Path(loaded.resolve(check.data)).is_file():
+                problems.append(where(index, "data") + f"no such file: {loaded.resolve(check.data)}")
+        elif isinstance(check, BenchCheck) and not check.data.startswith(("hf:", "codecontests")):
+            local = loaded.resolve(check.data)
+            if not Path(local).exists():
+                problems.append(where(index, "data") + f"no such file or folder: {local}")
+        elif isinstance(check, SolveCheck):
+            for pattern in check.problems:
+                if not glob.glob(loaded.resolve(pattern), recursive=True):
+                    problems.append(where(index, "problems") + f"{pattern!r} matches no file")
+    return problems
 
 
 def _problems(error: ValidationError, data: Any, source_map: SourceMap, file: str) -> list[str]:
@@ -279,7 +310,12 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
     """Map a pydantic location onto the YAML path (dropping the discriminator's tag)."""
     path: list[Any] = []
     current = data
+    after_index = False
     for part in loc:
+        tag = after_index and isinstance(current, dict) and current.get("kind") == part
+        after_index = isinstance(current, list)
+        if tag:  # a check's discriminator (its kind) comes right after its index; "eval" is also a key
+            continue
         if isinstance(current, dict):
             if part in current:
                 path.append(part)
