@@ -176,7 +176,11 @@ def codecontests_command(args: argparse.Namespace) -> int:
         if outcome.results:
             print_terminal([load_run(outcome.run_dir)])
         print(summary_line(outcome))
-        print(f"results: {outcome.run_dir}/results.jsonl   report: alphaflow bench report {outcome.run_dir}")
+        run_dir = outcome.run_dir
+        if (run_dir / "results.jsonl").exists():
+            print(f"results: {run_dir}/results.jsonl   report: alphaflow bench report {run_dir}")
+        else:
+            print(f"no unit finished: nothing written to {outcome.run_dir}/results.jsonl")
     if outcome.stopped:
         print(
             f"alphaflow: stopped early: {outcome.stopped}\nresume with: {resume_command(options)}",
