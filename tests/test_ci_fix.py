@@ -75,7 +75,9 @@ def run_fix(repo: Path, out: Path, *extra: str, model: str = MODEL) -> int:
 def check_verified_fix(repo: Path, tmp_path: Path, sandbox: str, capsys: pytest.CaptureFixture[str]) -> None:
     patch = tmp_path / "fix.patch"
     code = run_fix(repo, tmp_path / "out", "--sandbox", sandbox, "--patch", str(patch), "--json")
-    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    captured = capsys.readouterr()
+    assert captured.out.strip(), f"exit {code}, no JSON; stderr: {captured.err}"
+    result = json.loads(captured.out.splitlines()[-1])
     assert code == 0, result
     assert result["status"] == "verified"
     assert result["baseline"]["failed"] == [
