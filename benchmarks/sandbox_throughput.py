@@ -32,7 +32,7 @@ from statistics import mean
 from typing import Any
 
 from alphaflow.problems import load_jsonl
-from alphaflow.resources import REPO_ROOT
+from alphaflow.resources import CHECKOUT_ROOT
 from alphaflow.sandbox import JudgeResult, Limits, Sandbox, open_sandbox
 from alphaflow.sandbox.runner.checker import compare_tokens
 
@@ -40,7 +40,7 @@ ECHO = "import sys\nsys.stdout.write(sys.stdin.read())\n"
 TRIVIAL_TESTS = [{"input": f"{i}\n", "output": f"{i}\n"} for i in range(300)]
 LIMITS = Limits(time_s=2.0, memory_bytes=256 << 20)
 MANY_TESTS_CANDIDATES = [
-    REPO_ROOT.parent / "shared" / "data" / "codecontests" / "many_tests.jsonl",
+    CHECKOUT_ROOT.parent / "shared" / "data" / "codecontests" / "many_tests.jsonl",
     Path("/work/shared/data/codecontests/many_tests.jsonl"),
 ]
 TARGET_OVERHEAD_MS = 10.0
