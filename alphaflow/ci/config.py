@@ -19,7 +19,6 @@ through the engine's YAML position map (``alphaflow.engine.positions``). Relativ
 
 from __future__ import annotations
 
-import difflib
 import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,7 +34,14 @@ from pydantic import (
 )
 
 from alphaflow.ci.requirements import Requirement, parse_requirement
-from alphaflow.engine.positions import Position, SourceMap, YamlSyntaxError, format_path, load_with_positions
+from alphaflow.engine.positions import (
+    Position,
+    SourceMap,
+    YamlSyntaxError,
+    format_path,
+    load_with_positions,
+    unknown_key_message,
+)
 from alphaflow.errors import UserError
 
 NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*$"
@@ -338,14 +344,7 @@ def _message(item: dict[str, Any], yaml_path: tuple[Any, ...], data: Any) -> str
     if kind == "extra_forbidden":
         key = str(yaml_path[-1])
         model = _model_at(yaml_path[:-1], data)
-        names = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = (
-            f" (did you mean '{close[0]}'?)"
-            if close
-            else (f" (allowed: {', '.join(names)})" if names else "")
-        )
-        return f"unknown key '{key}'{hint}"
+        return unknown_key_message(key, list(model.model_fields) if model else [])
     if kind == "missing":
         return f"missing required field '{yaml_path[-1]}'"
     if kind == "union_tag_invalid":

@@ -7,6 +7,7 @@ indices) to its position, so every validation error can say ``file:line:col``.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,12 @@ def _convert(
 
 def read_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     return load_with_positions(path.read_text(encoding="utf-8"))
+
+
+def unknown_key_message(key: object, allowed: list[str]) -> str:
+    """``unknown key 'x' (did you mean 'y'?)``, or the allowed keys when none is close: the one wording
+    of an unknown key in every validated file (flows, CI gate configs)."""
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    if close:
+        return f"unknown key '{key}' (did you mean '{close[0]}'?)"
+    return f"unknown key '{key}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")

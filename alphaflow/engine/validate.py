@@ -10,7 +10,6 @@ Two passes over the same positioned YAML data:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from alphaflow.engine.positions import (
     YamlSyntaxError,
     format_path,
     load_with_positions,
+    unknown_key_message,
 )
 from alphaflow.engine.resolve import resolve_flow
 from alphaflow.engine.templating import JINJA_GLOBALS, TemplateError, references
@@ -212,14 +212,10 @@ class _FileCheck:
     def _message(self, item: dict[str, Any], path: Path_) -> str:
         kind = item["type"]
         if kind == "extra_forbidden":
-            key = path[-1]
-            hint = ""
             model = self._model_at(path[:-1])
-            if model is not None:
-                names = [f.alias or name for name, f in model.model_fields.items() if name != "required"]
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(names)})"
-            return f"unknown key '{key}'{hint}"
+            fields = model.model_fields.items() if model else []
+            names = [f.alias or name for name, f in fields if name != "required"]
+            return unknown_key_message(path[-1], names)
         if kind == "missing":
             return f"missing required field '{path[-1]}'"
         if kind == "union_tag_invalid":
