@@ -148,3 +148,17 @@ def test_failures_and_units_are_counted_from_a_real_trace(tmp_path: Path) -> Non
     assert (progress.done, progress.total) == (2, 2)
     assert progress.failed_calls > 0 and progress.failed_steps > 0
     assert "failures 0" not in progress.status_text()
+
+
+def test_run_shows_live_progress_on_a_terminal_and_none_under_json(tmp_path: Path) -> None:
+    from alphaflow.solve.problem_source import load_problem
+
+    problem = load_problem(str(REPO / "examples" / "problems" / "tile_painting.md")).problem
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"problem": problem.for_flow()}))
+    args = ["run", "direct", "--input-file", str(inputs), "--model", "stub", "--sandbox", "local"]
+    code, text = run_in_terminal(args, REPO)
+    assert code == 0
+    assert "stage" in text and "model calls 1" in text and "judged by" in text
+    code, text = run_in_terminal([*args, "--json"], REPO)
+    assert code == 0 and "judged by" not in text

@@ -223,11 +223,18 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> Any:
+    from rich.console import Console
+
     from alphaflow.engine.runner import RunContext, run_flow
     from alphaflow.models import build_router
-    from alphaflow.trace import Trace
+    from alphaflow.solve.progress import RunProgress, live_progress
+    from alphaflow.solve.session import ProgressTrace
 
-    with Trace(args.trace) as trace:
+    # live progress on a terminal (stage, model calls, tokens, cost, judgings), as solve shows it
+    err = Console(stderr=True)
+    progress = RunProgress(flow.name, "its inputs", args.model or flow.spec.model or "-")
+    shown = err.is_terminal and not args.json
+    with ProgressTrace(args.trace, progress) as trace, live_progress(progress, err, enabled=shown):
         router = build_router(args.model or flow.spec.model, trace=trace, **router_options(args))
         try:
             context = RunContext(
