@@ -22,7 +22,13 @@ MEASURED_FIELDS = ("cpu_s", "memory_kb")
 
 
 def sample_problems(count: int) -> list[Problem]:
-    return load_jsonl(SAMPLE)[:count]
+    """The first ``count`` problems of the sample with different statements (the sample holds
+    duplicates such as 103_B and 104_C "Cthulhu": one prompt would share cached answers, so token
+    counts would depend on which unit ran first)."""
+    distinct: dict[str, Problem] = {}
+    for problem in load_jsonl(SAMPLE):
+        distinct.setdefault(problem.description, problem)
+    return list(distinct.values())[:count]
 
 
 def solving_rule(problems: list[Problem], solved: set[str], latency_s: float = 0.0) -> Rule:
