@@ -180,7 +180,7 @@ def _client() -> Any:
     except Exception as error:
         raise UserError(
             "no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): install Debian's docker.io "
-            "and start it with `dockerd --bridge=none --iptables=false`, or judge with --backend local "
+            "and start it with `dockerd --bridge=none --iptables=false`, or judge with --sandbox local "
             f"({type(error).__name__})"
         ) from None
     return client
