@@ -36,6 +36,32 @@ def check_checkpoint(path: str | Path, flag: str) -> Path:
     return path
 
 
+def prepare_training(
+    pairs_path: str | Path, checkpoint: str | Path, flag: str, out: str | Path
+) -> tuple[list[Any], Path, Path]:
+    """What every training command checks and sets up first: the pairs (``file:line`` errors), the
+    checkpoint named by ``flag``, the ``local`` extra, the output folder; returns (pairs, checkpoint,
+    out). Raises ``UserError`` for any of them."""
+    pairs = load_pairs(pairs_path)
+    checkpoint = check_checkpoint(checkpoint, flag)
+    require_local("torch", "transformers", "trl", "datasets")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    quiet_libraries()
+    return pairs, checkpoint, out
+
+
+def load_tokenizer(path: str | Path, **kwargs: Any) -> Any:
+    """The checkpoint's tokenizer, with the end-of-sequence token as padding when it has none
+    (the small causal LMs trained here often ship without a pad token)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def train_dpo(
     pairs_path: str | Path,
     model_path: str | Path,
@@ -54,21 +80,13 @@ def train_dpo(
     """
     options = options or TrainOptions()
     options.check()
-    pairs = load_pairs(pairs_path)
-    model_path = check_checkpoint(model_path, "--model")
-    require_local("torch", "transformers", "trl", "datasets")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    pairs, model_path, out = prepare_training(pairs_path, model_path, "--model", out)
 
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    quiet_libraries()
-
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_path)
     conversational = has_chat_template(tokenizer)
     dataset = Dataset.from_list(as_records(pairs, conversational=conversational))
     model = AutoModelForCausalLM.from_pretrained(model_path)

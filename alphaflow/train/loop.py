@@ -25,7 +25,7 @@ from typing import Any
 
 from alphaflow.errors import UserError
 from alphaflow.judge.self_reward import SelfRewardPlan, summary_lines
-from alphaflow.train.dpo import check_checkpoint, train_dpo
+from alphaflow.train.dpo import check_checkpoint, load_tokenizer, train_dpo
 from alphaflow.train.options import TrainOptions
 from alphaflow.train.progress import SUMMARY_FILE
 
@@ -200,11 +200,9 @@ async def compare_on_heldout(
 def greedy_answers(path: Path, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
     """Greedy answers of the checkpoint at ``path`` (chat template when it has one), batched."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(path, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     answers: list[str] = []
     for start in range(0, len(prompts), batch_size):

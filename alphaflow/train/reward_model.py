@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from alphaflow.errors import UserError
-from alphaflow.train.data import as_records, has_chat_template, load_pairs, require_local
-from alphaflow.train.dpo import check_checkpoint
+from alphaflow.train.data import as_records, has_chat_template
+from alphaflow.train.dpo import load_tokenizer, prepare_training
 from alphaflow.train.options import TrainOptions
 from alphaflow.train.progress import (
     LOG_FILE,
@@ -25,7 +25,6 @@ from alphaflow.train.progress import (
     first_nonfinite,
     last_metric,
     progress_callback,
-    quiet_libraries,
     read_log,
     write_summary,
 )
@@ -47,12 +46,10 @@ def weights_digest(directory: Path) -> str:
 def build_init(base: Path, out: Path, *, seed: int) -> Path:
     """``base`` (a causal LM or a classifier) with a one-output classification head, saved to ``out``."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+    from transformers import AutoModelForSequenceClassification, set_seed
 
     set_seed(seed)  # the new head's random init
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(base)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
     model.save_pretrained(out)
@@ -84,12 +81,7 @@ def train_reward_models(
         raise UserError(f"--seeds must be at least 1, not {count}")
     if any(rate <= 0 for rate in learning_rates):
         raise UserError("--learning-rates: every learning rate must be positive")
-    pairs = load_pairs(pairs_path)
-    base = check_checkpoint(base, "--base")
-    require_local("torch", "transformers", "trl", "datasets")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    quiet_libraries()
+    pairs, base, out = prepare_training(pairs_path, base, "--base", out)
     init = build_init(base, out / "init", seed=options.seed)
     init_digest = weights_digest(init)
     summaries = []
