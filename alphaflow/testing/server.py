@@ -222,9 +222,11 @@ class _Handler(BaseHTTPRequestHandler):
         for choice_index in range(n):
             request.choice_index = choice_index
             texts.append(rule.next_text(request) if rule is not None else str(scripted.script.default))
-        self._json(200, _completion_body(request, texts, rule))
+        body_out = _completion_body(request, texts, rule)
+        # recorded before the answer leaves: a client that has its answer finds the call recorded
         record.status = 200
         record.finished = time.monotonic()
+        self._json(200, body_out)
 
     def _fault(self, scripted: ScriptedServer, record: RecordedRequest, fault: Fault) -> bool:
         """Apply a fault; True when it replaced the answer."""
