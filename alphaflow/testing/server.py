@@ -145,6 +145,9 @@ class ScriptedServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 drops the SYNs of a burst of new connections (16 units
+    # starting at once), and each dropped client waits a full second for its retransmission.
+    request_queue_size = 1024
     scripted: ScriptedServer
 
 
