@@ -45,16 +45,19 @@ async def test_the_same_judgement_runs_once_and_later_callers_get_a_marked_copy(
         assert third.tests[0].stdout.strip() == "3"
 
 
-async def test_any_difference_in_code_tests_limits_or_checker_is_a_new_judgement():
+async def test_any_difference_in_code_limits_or_checker_is_a_new_judgement():
     inner = CountingSandbox()
     async with JudgementCache(inner) as sandbox:
         await sandbox.judge(ECHO_SUM, "python", TESTS)
         await sandbox.judge(ECHO_SUM + "\n", "python", TESTS)
-        await sandbox.judge(ECHO_SUM, "python", TESTS[:1])
         await sandbox.judge(ECHO_SUM, "python", TESTS, Limits(time_s=1))
         await sandbox.judge(ECHO_SUM, "python", TESTS, checker=TokenChecker(case_sensitive=False))
-        await sandbox.judge(ECHO_SUM, "python", TESTS, stop_on_first_failure=True)
-        assert inner.execs == 6 and sandbox.hits == 0
+        await sandbox.judge(ECHO_SUM, "python", TESTS, keep_bytes=16)
+        assert inner.execs == 5 and sandbox.hits == 0 and sandbox.tests_reused == 0
+        # the same program on tests it has met: answered from their results, nothing runs
+        subset = await sandbox.judge(ECHO_SUM, "python", TESTS[:1])
+        stopping = await sandbox.judge(ECHO_SUM, "python", TESTS, stop_on_first_failure=True)
+        assert inner.execs == 5 and subset.cached and stopping.cached and sandbox.tests_reused == 3
 
 
 async def test_concurrent_identical_judgements_share_one_exec():
@@ -157,10 +160,136 @@ async def test_a_flow_judging_the_same_code_twice_says_cached_in_the_trace(tmp_p
 
 async def test_the_cache_keeps_to_its_size_bound_dropping_the_least_recently_used():
     inner = CountingSandbox()
-    async with JudgementCache(inner, max_entries=2) as sandbox:
+    async with JudgementCache(inner, max_entries=2, max_tests=2) as sandbox:
         programs = [f"print({n})\n" for n in range(3)]
         for program in programs:
             await sandbox.judge(program, "python", TESTS[:1])
         await sandbox.judge(programs[2], "python", TESTS[:1])  # kept
         await sandbox.judge(programs[0], "python", TESTS[:1])  # dropped: judged again
     assert inner.execs == 4 and sandbox.hits == 1
+
+
+class TestCountingSandbox(CountingSandbox):
+    """Also counts the tests each exec runs."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tests_run: list[int] = []
+
+    async def _exec_runner(self, request: bytes, timeout_s: float) -> bytes:
+        self.tests_run.append(len(json.loads(request)["tests"]))
+        return await super()._exec_runner(request, timeout_s)
+
+
+# Fails on the third test only: prints the sum, except for "7 7" where it prints 0.
+FAILS_ON_SEVENS = "a, b = map(int, input().split())\nprint(0 if a == b == 7 else a + b)\n"
+SIX_TESTS = [
+    {"input": f"{a} {b}\n", "output": f"{a + b}\n"}
+    for a, b in [(1, 2), (5, 5), (7, 7), (2, 2), (3, 4), (9, 1)]
+]
+
+
+def _shape(result) -> tuple:
+    """What a judgement says, minus timings."""
+    return (
+        result.verdict,
+        result.passed,
+        result.total,
+        [(t.verdict, t.stdout, t.kind, t.input, t.expected, t.exit_code) for t in result.tests],
+    )
+
+
+@pytest.mark.parametrize("stop", [False, True])
+@pytest.mark.parametrize(
+    "earlier, asked",
+    [
+        ([0], [0, 1]),  # the anchors grow by one test
+        ([0, 1], [3, 0, 1, 4]),  # known tests in the middle
+        ([2], [0, 1, 2, 3]),  # a known failure: under stop, nothing after it runs
+        ([0, 3], [0, 1, 2, 3, 4, 5]),  # the unknown failure comes first
+        ([2, 5], [5, 4, 3, 2, 1, 0]),  # any order
+        ([0, 1, 2, 3], [1, 2, 3]),  # all known
+    ],
+)
+async def test_a_judgement_reusing_test_results_says_what_a_fresh_one_says(earlier, asked, stop):
+    """Verdict, passed, total and every listed test (order, output, kind) equal a fresh judgement's."""
+    inner = TestCountingSandbox()
+    asked_tests = [{**SIX_TESTS[i], "kind": "ai"} for i in asked]
+    async with JudgementCache(inner) as sandbox:
+        await sandbox.judge(FAILS_ON_SEVENS, "python", [SIX_TESTS[i] for i in earlier], Limits(time_s=2))
+        reused = await sandbox.judge(
+            FAILS_ON_SEVENS, "python", asked_tests, Limits(time_s=2), stop_on_first_failure=stop
+        )
+    async with LocalSandbox(warn=False) as plain:
+        fresh = await plain.judge(
+            FAILS_ON_SEVENS, "python", asked_tests, Limits(time_s=2), stop_on_first_failure=stop
+        )
+    assert _shape(reused) == _shape(fresh)
+    assert reused.cached_tests >= 1 and reused.backend == fresh.backend and reused.language == "python"
+    known = set(earlier)
+    if stop:  # asked for: the unknown tests before the first known failure (the runner stops itself)
+        cut = asked.index(2) if 2 in known and 2 in asked else len(asked)
+        assert sum(inner.tests_run[1:]) == len([i for i in asked[:cut] if i not in known])
+    else:  # exactly the tests never judged with this program run
+        assert sum(inner.tests_run[1:]) == len([i for i in asked if i not in known])
+    assert reused.cached == (not inner.tests_run[1:])
+
+
+async def test_results_are_reused_only_for_the_same_program_limits_and_checker():
+    inner = TestCountingSandbox()
+    async with JudgementCache(inner) as sandbox:
+        await sandbox.judge(ECHO_SUM, "python", TESTS[:1], Limits(time_s=2))
+        await sandbox.judge(ECHO_SUM, "python", TESTS, Limits(time_s=3))
+        await sandbox.judge(ECHO_SUM, "python", TESTS, Limits(time_s=2), checker=TokenChecker(float_tol=0.5))
+        await sandbox.judge(ECHO_SUM + "# changed\n", "python", TESTS, Limits(time_s=2))
+        assert inner.tests_run == [1, 2, 2, 2] and sandbox.tests_reused == 0
+        again = await sandbox.judge(ECHO_SUM, "python", TESTS, Limits(time_s=2))
+    assert inner.tests_run == [1, 2, 2, 2, 1] and again.cached_tests == 1 and not again.cached
+
+
+async def test_a_compile_error_is_the_answer_even_when_tests_were_known():
+    inner = TestCountingSandbox()
+    async with JudgementCache(inner) as sandbox:
+        broken = "def f(:\n"
+        first = await sandbox.judge(broken, "python", TESTS[:1])
+        second = await sandbox.judge(broken, "python", TESTS)
+    assert first.verdict == second.verdict == "CE" and second.total == 2 and second.passed == 0
+
+
+WITH_AI_TEST = [*TESTS, {"input": "4 4\n", "output": "8\n", "kind": "ai"}]
+
+
+async def test_a_flow_re_judging_anchor_tests_runs_only_the_new_one_and_the_trace_says_so(tmp_path):
+    flow = tmp_path / "anchors.yaml"
+    flow.write_text(
+        textwrap.dedent(
+            f"""
+            name: anchors
+            inputs:
+              code: {{type: string}}
+            steps:
+              - id: public
+                kind: sandbox
+                code: "{{{{ inputs.code }}}}"
+                language: python
+                tests: {json.dumps(TESTS)}
+              - id: with_ai
+                kind: sandbox
+                code: "{{{{ inputs.code }}}}"
+                language: python
+                tests: {json.dumps(WITH_AI_TEST)}
+            outputs:
+              verdicts: ["{{{{ public.verdict }}}}", "{{{{ with_ai.verdict }}}}", "{{{{ with_ai.passed }}}}"]
+            """
+        ).lstrip(),
+        encoding="utf-8",
+    )
+    inner = TestCountingSandbox()
+    with Trace(tmp_path / "trace.jsonl") as trace:
+        async with JudgementCache(inner) as sandbox:
+            result = await run_flow(flow, {"code": ECHO_SUM}, RunContext(sandbox=sandbox, trace=trace))
+    assert result.outputs["verdicts"] == ["AC", "AC", 3] and inner.tests_run == [2, 1]
+    ends = {e["path"]: e for e in read_trace(tmp_path / "trace.jsonl") if e["event"] == "step_end"}
+    assert ends["with_ai"].get("cached_tests") == 2 and "cached" not in ends["with_ai"]

@@ -247,6 +247,7 @@ async def _execute(
         opened = await asyncio.to_thread(open_sandbox, backend=options.sandbox, pool_size=options.pool_size)
         async with JudgementCache(opened) as sandbox:  # one judgement per distinct request
             solver = make_solver(options, flow_path, store.run_dir, sandbox)
+            warming = asyncio.create_task(solver.warm_up())  # done before the first answers arrive
             with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
                 try:
                     await run_units(
@@ -262,6 +263,7 @@ async def _execute(
                     )
                 except BudgetExceeded as error:  # stop cleanly: every finished unit is already on disk
                     outcome.stopped = str(error)
+            await warming
     finally:
         if solver is not None:
             await solver.close()

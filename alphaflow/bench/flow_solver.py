@@ -8,6 +8,7 @@ unit's asyncio tasks), so one router, one budget and one cache serve every unit.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,9 @@ class FlowSolver:
             fault=fault,
         )
 
+    async def warm_up(self) -> None:
+        await warm_up_router(self.router, self.model)
+
     async def close(self) -> None:
         self.router.close()
         self.trace.close()
@@ -149,3 +153,10 @@ def _preload_model_client() -> None:
     from alphaflow.models.litellm_backend import import_litellm
 
     import_litellm()
+
+
+async def warm_up_router(router: Any, model: str | None) -> None:
+    """The model client's one-off set-up in a thread (``ModelRouter.warm_up``), started beside the
+    first units: it is done before their first answers arrive, instead of stalling the event loop
+    when every unit's first answer arrives at once."""
+    await asyncio.to_thread(router.warm_up, model)

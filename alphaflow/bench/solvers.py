@@ -31,6 +31,9 @@ class Attempt:
 class Solver(Protocol):
     async def solve(self, unit: Unit, problem: Problem) -> Attempt: ...
 
+    async def warm_up(self) -> None:
+        """One-off set-up (a model client's), run beside the first units; never raises."""
+
     async def close(self) -> None: ...
 
 
@@ -54,6 +57,9 @@ class GoldSolver:
             )
         solution = solutions[unit.sample_index]
         return Attempt(code=solution.code, language=solution.language)
+
+    async def warm_up(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -369,6 +369,8 @@ class _Run:
         )
         if getattr(result, "cached", False):
             info["cached"] = True  # judged earlier in this run (JudgementCache): no sandbox exec
+        if getattr(result, "cached_tests", 0):
+            info["cached_tests"] = result.cached_tests  # of its tests, this many judged earlier
         return result.to_dict() if hasattr(result, "to_dict") else result
 
     # -- loop ----------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class NodeWorker:
             await asyncio.gather(sandbox.start(), asyncio.to_thread(_preload_model_client))
         self.sandbox = sandbox
         self.solver = GoldSolver() if self.flow_path is None else self._flow_solver()
+        await self.solver.warm_up()  # part of the node's start-up, not of its first units
 
     def _flow_solver(self) -> FlowSolver:
         from alphaflow.bench.flow_solver import router_for

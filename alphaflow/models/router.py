@@ -170,6 +170,18 @@ class ModelRouter:
                          requests=len(parts), attempts=completion.attempts, error=None)
         return completion
 
+    def warm_up(self, model: str | None = None) -> None:
+        """Prepare ``model``'s client (default: the router's model) before the first calls: the
+        backend's lazy imports and one-off set-up, with no request sent and nothing billed or traced.
+        Blocking (run it in a thread, beside the first calls); never raises."""
+        try:
+            target = self.target(model or self.model_default or "")
+        except Exception:  # e.g. a missing key: the first real call says so
+            return
+        warm_up = getattr(self._backends.get(target.backend), "warm_up", None)
+        if warm_up is not None:
+            warm_up(target)
+
     async def forget(self, request: CompletionRequest) -> int:
         """Remove the request's samples from the cache (under the model and its fallbacks), so an
         answer its step could not use is never served again; returns how many were removed."""

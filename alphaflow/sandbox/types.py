@@ -129,6 +129,7 @@ class JudgeResult:
     # What the backend enforced, e.g. {"network": "none", ...}; the local backend fills it in.
     isolation: dict[str, str] = field(default_factory=dict)
     cached: bool = False  # a copy of an earlier identical judgement (JudgementCache)
+    cached_tests: int = 0  # test results reused from earlier judgements of the same program
     # How outputs were compared, as the runner reports it: kind, float_tol, case_sensitive.
     checker: dict[str, Any] = field(default_factory=dict)
 
