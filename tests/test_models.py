@@ -15,8 +15,9 @@ from alphaflow.trace import Trace, read_trace
 
 
 def ask(text: str = "hello", **kwargs) -> CompletionRequest:
-    return CompletionRequest(model=kwargs.pop("model", None), messages=[{"role": "user", "content": text}],
-                             **kwargs)
+    return CompletionRequest(
+        model=kwargs.pop("model", None), messages=[{"role": "user", "content": text}], **kwargs
+    )
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def counter_rule(**kwargs) -> Rule:
 
 async def test_basic_completion_is_traced_with_step_tokens_and_cost(make_router, tmp_path):
     trace_path = tmp_path / "run.jsonl"
-    router, server = make_router([Rule(step="reflect", response="- one point\n- two points")],
-                                 trace=Trace(trace_path))
+    router, server = make_router(
+        [Rule(step="reflect", response="- one point\n- two points")], trace=Trace(trace_path)
+    )
     completion = await router.complete(ask("reflect on this problem", step="reflect", temperature=0.2))
     assert completion.texts == ["- one point\n- two points"]
     assert (completion.prompt_tokens, completion.completion_tokens) == (4, 6)
@@ -109,8 +111,9 @@ async def test_no_cache_asks_every_time(make_router):
 
 async def test_budget_is_never_exceeded_with_litellm_prices(make_router):
     # gpt-4o-mini is in litellm's price map; its requests go to the scripted server
-    router, server = make_router([Rule(response="word " * 50)], model="openai/gpt-4o-mini",
-                                 max_cost_usd=0.0004)
+    router, server = make_router(
+        [Rule(response="word " * 50)], model="openai/gpt-4o-mini", max_cost_usd=0.0004
+    )
     made = 0
     with pytest.raises(BudgetExceeded) as caught:
         for _ in range(100):
@@ -126,11 +129,16 @@ async def test_budget_is_never_exceeded_with_litellm_prices(make_router):
 
 
 async def test_budget_holds_under_concurrency_with_registered_prices(make_router):
-    router, server = make_router([Rule(response="x " * 10, latency_s=0.05)], model="openai/custom",
-                                 prices={"openai/custom": (1000.0, 2000.0)},  # $0.001 / $0.002 a token
-                                 max_cost_usd=0.5, concurrency=8)
-    results = await asyncio.gather(*[router.complete(ask("a b c", max_tokens=10)) for _ in range(40)],
-                                   return_exceptions=True)
+    router, server = make_router(
+        [Rule(response="x " * 10, latency_s=0.05)],
+        model="openai/custom",
+        prices={"openai/custom": (1000.0, 2000.0)},  # $0.001 / $0.002 a token
+        max_cost_usd=0.5,
+        concurrency=8,
+    )
+    results = await asyncio.gather(
+        *[router.complete(ask("a b c", max_tokens=10)) for _ in range(40)], return_exceptions=True
+    )
     done = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, BudgetExceeded)]
     assert len(done) + len(refused) == 40 and refused and done
@@ -146,24 +154,46 @@ async def test_budget_with_an_unknown_price_refuses_clearly(make_router):
 
 
 async def test_retries_429_500_timeout_and_malformed_then_success(make_router):
-    router, server = make_router([Rule(response="finally", faults=[
-        Fault(status=429, retry_after=0.3), Fault(status=500), Fault(status=503), Fault(hang=True),
-        Fault(malformed="invalid_json"), Fault(malformed="truncated"), Fault(malformed="no_choices")])],
-        max_retries=7, timeout_s=0.5)
+    router, server = make_router(
+        [
+            Rule(
+                response="finally",
+                faults=[
+                    Fault(status=429, retry_after=0.3),
+                    Fault(status=500),
+                    Fault(status=503),
+                    Fault(hang=True),
+                    Fault(malformed="invalid_json"),
+                    Fault(malformed="truncated"),
+                    Fault(malformed="no_choices"),
+                ],
+            )
+        ],
+        max_retries=7,
+        timeout_s=0.5,
+    )
     started = time.monotonic()
     completion = await router.complete(ask(step="code"))
     assert completion.texts == ["finally"] and completion.attempts == 8
     assert [r.fault for r in server.calls()] == [
-        "status 429", "status 500", "status 503", "hang", "malformed invalid_json", "malformed truncated",
-        "malformed no_choices", None]
+        "status 429",
+        "status 500",
+        "status 503",
+        "hang",
+        "malformed invalid_json",
+        "malformed truncated",
+        "malformed no_choices",
+        None,
+    ]
     assert time.monotonic() - started >= 0.3 + 0.5  # Retry-After honoured, the hang timed out
     gap = server.calls()[1].started - server.calls()[0].started
     assert gap >= 0.3
 
 
 async def test_retries_exhausted_is_a_clear_error_in_trace(make_router, tmp_path):
-    router, server = make_router([Rule(response="never", fault=Fault(status=503))], max_retries=2,
-                                 trace=Trace(tmp_path / "t.jsonl"))
+    router, server = make_router(
+        [Rule(response="never", fault=Fault(status=503))], max_retries=2, trace=Trace(tmp_path / "t.jsonl")
+    )
     with pytest.raises(ModelCallError) as caught:
         await router.complete(ask(step="rank"))
     message = str(caught.value)
@@ -184,9 +214,15 @@ async def test_client_errors_are_not_retried(make_router):
 
 
 async def test_fallback_model_answers_when_the_primary_keeps_failing(make_router):
-    router, server = make_router([Rule(model="primary", response="p", fault=Fault(status=500)),
-                                  Rule(model="backup", response="from the backup")],
-                                 model="openai/primary", fallbacks=["openai/backup"], max_retries=1)
+    router, server = make_router(
+        [
+            Rule(model="primary", response="p", fault=Fault(status=500)),
+            Rule(model="backup", response="from the backup"),
+        ],
+        model="openai/primary",
+        fallbacks=["openai/backup"],
+        max_retries=1,
+    )
     completion = await router.complete(ask())
     assert completion.texts == ["from the backup"] and completion.model == "openai/backup"
     assert [r.model for r in server.calls()] == ["primary", "primary", "backup"]
@@ -244,12 +280,18 @@ async def test_a_key_in_the_environment_never_reaches_trace_or_cache(scripted_se
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     server = scripted_server([Rule(response="fine", faults=[Fault(status=500)])])
     trace = Trace(tmp_path / "trace.jsonl")
-    router = build_router("openai/gpt-4o-mini", api_base=server.base_url, cache_path=tmp_path / "c.sqlite",
-                          trace=trace, backoff_base_s=0.01)
+    router = build_router(
+        "openai/gpt-4o-mini",
+        api_base=server.base_url,
+        cache_path=tmp_path / "c.sqlite",
+        trace=trace,
+        backoff_base_s=0.01,
+    )
     await router.complete(ask(step="s", n=2))
     with pytest.raises(ModelCallError):
-        await build_router("openai/gpt-4o-mini", api_base=server.base_url + "/nowhere", trace=trace,
-                           max_retries=0).complete(ask(step="s"))
+        await build_router(
+            "openai/gpt-4o-mini", api_base=server.base_url + "/nowhere", trace=trace, max_retries=0
+        ).complete(ask(step="s"))
     router.close()
     trace.close()
     assert server.calls()[0].body is not None  # the key did go to the server, as a header
@@ -291,13 +333,18 @@ async def test_bad_scripted_model_strings_are_user_errors(tmp_path):
         await build_router("scripted:").complete(ask())
 
 
-@pytest.mark.parametrize(("request_", "message"), [
-    (CompletionRequest(model="openai/x", messages=[{"role": "user", "content": "x"}], n=0), "at least 1"),
-    (CompletionRequest(model="openai/x", messages=[], n=1), "at least one message"),
-    (CompletionRequest(model="openai/x", messages=[{"role": "user", "content": "x"}], sample_index=-1),
-     "sample_index"),
-    (CompletionRequest(model=None, messages=[{"role": "user", "content": "x"}]), "no model given"),
-])
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (CompletionRequest(model="openai/x", messages=[{"role": "user", "content": "x"}], n=0), "at least 1"),
+        (CompletionRequest(model="openai/x", messages=[], n=1), "at least one message"),
+        (
+            CompletionRequest(model="openai/x", messages=[{"role": "user", "content": "x"}], sample_index=-1),
+            "sample_index",
+        ),
+        (CompletionRequest(model=None, messages=[{"role": "user", "content": "x"}]), "no model given"),
+    ],
+)
 async def test_bad_requests_are_user_errors(request_, message):
     with pytest.raises(UserError, match=message):
         await build_router(None, api_base="http://127.0.0.1:9/v1").complete(request_)
@@ -351,10 +398,25 @@ def test_router_options_from_the_command_line():
 
     parser = argparse.ArgumentParser()
     add_router_options(parser)
-    args = parser.parse_args(["--fallback", "openai/b", "--fallback", "openai/c", "--rpm", "30",
-                              "--price", "ollama/llama3=0,0", "--price", "openai/x=0.5,1.5",
-                              "--api-base", "http://127.0.0.1:9/v1", "--no-cache",
-                              "--model-concurrency", "3"])
+    args = parser.parse_args(
+        [
+            "--fallback",
+            "openai/b",
+            "--fallback",
+            "openai/c",
+            "--rpm",
+            "30",
+            "--price",
+            "ollama/llama3=0,0",
+            "--price",
+            "openai/x=0.5,1.5",
+            "--api-base",
+            "http://127.0.0.1:9/v1",
+            "--no-cache",
+            "--model-concurrency",
+            "3",
+        ]
+    )
     options = router_options(args)
     assert options["fallbacks"] == ["openai/b", "openai/c"] and options["rpm"] == 30.0
     assert options["prices"] == {"ollama/llama3": (0.0, 0.0), "openai/x": (0.5, 1.5)}
@@ -388,9 +450,15 @@ class LocalReverser:
 async def test_another_backend_plugs_in_beside_litellm(tmp_path):
     backend = LocalReverser()
     trace = Trace(tmp_path / "t.jsonl")
-    router = build_router("local/tiny", backends={"local": backend}, cache_path=tmp_path / "c.sqlite",
-                          prices={"local/tiny": (1.0, 2.0)}, max_cost_usd=1.0, trace=trace,
-                          backoff_base_s=0.01)
+    router = build_router(
+        "local/tiny",
+        backends={"local": backend},
+        cache_path=tmp_path / "c.sqlite",
+        prices={"local/tiny": (1.0, 2.0)},
+        max_cost_usd=1.0,
+        trace=trace,
+        backoff_base_s=0.01,
+    )
     completion = await router.complete(ask("abc", n=2, step="judge"))
     assert completion.texts == ["cba #0", "cba #1"] and completion.attempts == 2
     assert completion.cost_usd == pytest.approx((10 * 1.0 + 10 * 2.0) / 1e6)
@@ -399,7 +467,10 @@ async def test_another_backend_plugs_in_beside_litellm(tmp_path):
     trace.close()
     events = read_trace(tmp_path / "t.jsonl")
     assert [(e["event"], e["step"]) for e in events] == [
-        ("model_retry", "judge"), ("model_call", "judge"), ("model_call", None)]
+        ("model_retry", "judge"),
+        ("model_call", "judge"),
+        ("model_call", None),
+    ]
 
 
 async def test_keys_and_endpoints_cannot_be_smuggled_in_per_call_extras():
@@ -417,8 +488,13 @@ async def test_provider_strings_for_openai_compatible_servers(make_router, model
 
 
 async def test_cancelled_call_releases_its_budget_reservation(make_router):
-    router, server = make_router([Rule(response="never", fault=Fault(hang=True))], model="openai/custom",
-                                 prices={"openai/custom": (1.0, 1.0)}, max_cost_usd=1.0, timeout_s=30)
+    router, server = make_router(
+        [Rule(response="never", fault=Fault(hang=True))],
+        model="openai/custom",
+        prices={"openai/custom": (1.0, 1.0)},
+        max_cost_usd=1.0,
+        timeout_s=30,
+    )
     task = asyncio.create_task(router.complete(ask(max_tokens=10)))
     while not server.calls():
         await asyncio.sleep(0.01)
@@ -430,15 +506,29 @@ async def test_cancelled_call_releases_its_budget_reservation(make_router):
 
 
 async def test_openai_direct_backend_keeps_every_behaviour(make_router, tmp_path):
-    router, server = make_router([
-        Rule(step="judge", response="4", top_logprobs={"4": -0.1, "5": -2.0}),
-        Rule(model="primary", response="p", fault=Fault(status=500)),
-        Rule(step="flaky", response="steady", faults=[
-            Fault(status=429, retry_after=0.2), Fault(hang=True), Fault(malformed="truncated"),
-            Fault(malformed="no_choices")]),
-        counter_rule(),
-    ], openai_direct=True, cache_path=tmp_path / "c.sqlite", max_retries=4, timeout_s=0.5,
-       fallbacks=["openai/backup"], trace=Trace(tmp_path / "t.jsonl"))
+    router, server = make_router(
+        [
+            Rule(step="judge", response="4", top_logprobs={"4": -0.1, "5": -2.0}),
+            Rule(model="primary", response="p", fault=Fault(status=500)),
+            Rule(
+                step="flaky",
+                response="steady",
+                faults=[
+                    Fault(status=429, retry_after=0.2),
+                    Fault(hang=True),
+                    Fault(malformed="truncated"),
+                    Fault(malformed="no_choices"),
+                ],
+            ),
+            counter_rule(),
+        ],
+        openai_direct=True,
+        cache_path=tmp_path / "c.sqlite",
+        max_retries=4,
+        timeout_s=0.5,
+        fallbacks=["openai/backup"],
+        trace=Trace(tmp_path / "t.jsonl"),
+    )
     assert router.target("openai/scripted").backend == "openai-sdk"
     samples = await router.complete(ask(n=3, temperature=1.0))
     assert samples.texts == ["answer 1", "answer 2", "answer 3"] and samples.prompt_tokens == 1
@@ -455,9 +545,11 @@ async def test_openai_direct_backend_keeps_every_behaviour(make_router, tmp_path
 
 
 async def test_openai_direct_backend_errors_are_classified_like_litellm_ones(make_router):
-    router, server = make_router([Rule(step="known", response="x"),
-                                  Rule(step="down", response="x", fault=Fault(status=503))],
-                                 openai_direct=True, max_retries=1)
+    router, server = make_router(
+        [Rule(step="known", response="x"), Rule(step="down", response="x", fault=Fault(status=503))],
+        openai_direct=True,
+        max_retries=1,
+    )
     with pytest.raises(ModelCallError, match="no rule matches step 'other'"):
         await router.complete(ask(step="other"))
     with pytest.raises(ModelCallError, match=r"failed after 2 attempts: server error \(503\)"):
@@ -471,3 +563,18 @@ async def test_openai_direct_for_a_scripted_model(tmp_path):
     router = build_router(f"scripted:{script}", openai_direct=True)
     assert (await router.complete(ask("think", step="reflect"))).texts == ["- it is a sum"]
     router.close()
+
+
+async def test_warming_up_the_client_sends_nothing_bills_nothing_and_never_fails(
+    make_router, tmp_path, monkeypatch
+):
+    trace_path = tmp_path / "run.jsonl"
+    router, server = make_router([Rule(response="ok")], trace=Trace(trace_path))
+    await asyncio.to_thread(router.warm_up)  # as the bench runs it: in a thread, beside the first units
+    assert server.calls() == [] and router.usage.calls == 0
+    assert (await router.complete(ask())).texts == ["ok"] and len(server.calls()) == 1
+    router.trace.close()
+    assert [e["event"] for e in read_trace(trace_path)] == ["model_call"]
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    build_router("anthropic/claude-3-haiku-20240307").warm_up()  # no key: the first call will say so
+    build_router("no-such-provider/model").warm_up()

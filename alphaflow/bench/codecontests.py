@@ -245,9 +245,12 @@ async def _execute(
     try:
         # opening pings the Docker engine (blocking): off the event loop
         opened = await asyncio.to_thread(open_sandbox, backend=options.sandbox, pool_size=options.pool_size)
-        async with JudgementCache(opened) as sandbox:  # one judgement per distinct request
+        sandbox = JudgementCache(opened)  # one judgement per distinct request
+        try:
             solver = make_solver(options, flow_path, store.run_dir, sandbox)
-            warming = asyncio.create_task(solver.warm_up())  # done before the first answers arrive
+            # The model client's one-off set-up overlaps the pool's first container start; done
+            # beside the first units instead, it would hold back every unit's first request.
+            await asyncio.gather(sandbox.start(), solver.warm_up())
             with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
                 try:
                     await run_units(
@@ -263,7 +266,8 @@ async def _execute(
                     )
                 except BudgetExceeded as error:  # stop cleanly: every finished unit is already on disk
                     outcome.stopped = str(error)
-            await warming
+        finally:
+            await sandbox.close()
     finally:
         if solver is not None:
             await solver.close()

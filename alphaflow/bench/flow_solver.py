@@ -156,7 +156,7 @@ def _preload_model_client() -> None:
 
 
 async def warm_up_router(router: Any, model: str | None) -> None:
-    """The model client's one-off set-up in a thread (``ModelRouter.warm_up``), started beside the
-    first units: it is done before their first answers arrive, instead of stalling the event loop
-    when every unit's first answer arrives at once."""
+    """The model client's one-off set-up (``ModelRouter.warm_up``: lazy imports and response models,
+    ~0.3 s of CPU) in a thread, before the first units: left to them, it holds back every unit's
+    first request. Start it beside other start-up work (the sandbox pool)."""
     await asyncio.to_thread(router.warm_up, model)

@@ -1,10 +1,13 @@
 """Running benchmark units concurrently: solve, judge on the evaluation tests, record durably.
 
-``run_units`` keeps at most ``concurrency`` units in flight (asyncio workers over a queue). Every
-finished unit is appended to the results store (fsynced) before it is counted, so cancelling the run
-(Ctrl-C, SIGTERM, a spent budget) loses only units that had not finished. A unit that fails is a
-recorded result with its error (and its ``fault`` when that is not the solution's doing); a
-``UserError`` (bad key, spent budget) stops the whole run instead.
+``run_units`` keeps at most ``concurrency`` units *solving* (running their flow, which is what calls
+the models); a unit whose flow has finished gives its place to the next unit while its program is
+judged on the evaluation tests, so a slow judgement (seconds of CPU for some reference-speed programs)
+never holds back model work. Judging is bounded by the sandbox pool, and at most ``concurrency``
+units wait on it. Every finished unit is appended to the results store (fsynced) before it is
+counted, so cancelling the run (Ctrl-C, SIGTERM, a spent budget) loses only units that had not
+finished. A unit that fails is a recorded result with its error (and its ``fault`` when that is not
+the solution's doing); a ``UserError`` (bad key, spent budget) stops the whole run instead.
 """
 
 from __future__ import annotations
@@ -50,9 +53,15 @@ OnResult = Callable[[UnitResult, RunCounts], None]
 
 
 async def run_unit(
-    unit: Unit, problem: Problem, solver: Solver, sandbox: Any, limits_for: LimitsFor
+    unit: Unit,
+    problem: Problem,
+    solver: Solver,
+    sandbox: Any,
+    limits_for: LimitsFor,
+    solved: Callable[[], None] | None = None,
 ) -> UnitResult:
-    """Solve one unit and judge its code; failures become the result's ``error``."""
+    """Solve one unit and judge its code; failures become the result's ``error``. ``solved`` is
+    called once the solver is done with the unit (before judging), however it ended."""
     started = time.perf_counter()
     result = UnitResult(
         key=unit.key,
@@ -63,7 +72,11 @@ async def run_unit(
         tags=list(problem.tags),
     )
     try:
-        attempt = await solver.solve(unit, problem)
+        try:
+            attempt = await solver.solve(unit, problem)
+        finally:
+            if solved is not None:
+                solved()
         result.code, result.language = attempt.code, attempt.language
         result.prompt_tokens, result.completion_tokens = attempt.prompt_tokens, attempt.completion_tokens
         result.cost_usd, result.model_calls, result.error, result.fault = (
@@ -109,30 +122,59 @@ async def run_units(
     on_result: OnResult | None = None,
     counts: RunCounts | None = None,
 ) -> RunCounts:
-    """Run ``units`` with at most ``concurrency`` in flight; each result is on disk before it counts."""
+    """Run ``units`` in plan order with at most ``concurrency`` solving and as many more being judged;
+    each result is on disk before it counts. Raises the first ``UserError`` a unit raised (after
+    cancelling the rest)."""
     counts = counts or RunCounts()
     counts.planned += len(units)
-    queue: asyncio.Queue[Unit] = asyncio.Queue()
-    for unit in units:
-        queue.put_nowait(unit)
+    concurrency = max(1, concurrency)
+    solving = asyncio.Semaphore(concurrency)
+    alive = asyncio.Semaphore(2 * concurrency)  # solving + waiting on the judge
+    stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    tasks: set[asyncio.Task[None]] = set()
 
-    async def worker() -> None:
-        while True:
-            try:
-                unit = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            result = await run_unit(unit, problems[unit.problem], solver, sandbox, limits_for)
+    async def one(unit: Unit) -> None:
+        released = False
+
+        def release_solving() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                solving.release()
+
+        try:
+            result = await run_unit(
+                unit, problems[unit.problem], solver, sandbox, limits_for, solved=release_solving
+            )
             store.append(result)  # synchronous on purpose: a cancellation cannot split write and count
             counts.add(result)
             if on_result:
                 on_result(result, counts)
+        except Exception as error:  # a UserError (budget, key) or a failed write: the run stops
+            if not stopped.done():
+                stopped.set_exception(error)
+        finally:
+            release_solving()
+            alive.release()
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(units))))]
+    async def dispatch() -> None:
+        for unit in units:
+            await alive.acquire()
+            await solving.acquire()
+            task = asyncio.create_task(one(unit))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        while tasks:
+            await asyncio.gather(*tasks)
+
+    dispatcher = asyncio.create_task(dispatch())
     try:
-        await asyncio.gather(*workers)
+        await asyncio.wait({dispatcher, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.done():
+            stopped.result()  # raises the unit's error
+        dispatcher.result()
     finally:
-        for task in workers:
+        for task in (dispatcher, *tasks):
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(dispatcher, *tasks, return_exceptions=True)
     return counts
