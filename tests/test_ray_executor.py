@@ -245,3 +245,19 @@ def test_self_reward_prompts_run_as_ray_units_with_the_local_results(
         assert ours == (outs["local"] / "iteration_1" / name).read_text(encoding="utf-8")
     stats = {k: json.loads((out / "iteration_1" / "stats.json").read_text()) for k, out in outs.items()}
     assert stats["ray"] == stats["local"] and stats["ray"]["pairs"] == 2
+
+
+@pytest.mark.parametrize(
+    "concurrency, cpus, shares",
+    [
+        (16, [2.0], [16]),
+        (16, [2.0, 2.0, 4.0], [4, 4, 8]),
+        (5, [1.0, 1.0], [3, 2]),
+        (2, [1.0, 1.0, 1.0], [1, 1, 1]),  # every node solves something, even past --concurrency
+        (7, [3.0, 1.0], [5, 2]),
+    ],
+)
+def test_concurrency_is_shared_over_the_nodes_by_their_cpus(concurrency, cpus, shares):
+    from alphaflow.executors.ray_bench import solving_shares
+
+    assert solving_shares(concurrency, cpus) == shares

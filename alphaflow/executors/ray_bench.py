@@ -1,8 +1,11 @@
 """The Ray executor of ``alphaflow bench codecontests``: units as Ray actor tasks, results on the driver.
 
 Placement: one ``NodeWorker`` actor per alive node with CPUs (``NodeAffinitySchedulingStrategy``,
-soft, so a restart may land elsewhere); each unit is one actor task on the least-loaded worker, at
-most ``--concurrency`` units in flight over the cluster. Fault tolerance is Ray's: a worker whose
+soft, so a restart may land elsewhere); each unit is one actor task on the least-loaded worker.
+``--concurrency`` is shared out over the nodes in proportion to their CPUs (at least one each): a
+node solves at most its share of units at once, and a unit whose flow is done frees its place while
+its program is judged, as in the local executor; the driver keeps twice its share in flight on each
+node so that a freed place is taken at once. Fault tolerance is Ray's: a worker whose
 node dies is restarted (``max_restarts``) and the units it had in flight are retried on it
 (``max_task_retries``). The driver alone writes the run directory: each finished unit's record is
 appended (fsynced) to ``results.jsonl`` and its trace lines to ``trace.jsonl``, once per unit key, so
@@ -25,8 +28,10 @@ from alphaflow.errors import BudgetExceeded, UserError
 from alphaflow.executors import connect
 from alphaflow.problems import Problem
 
-# Actor tasks in flight per worker are bounded by --concurrency over the cluster, not by Ray.
+# Actor tasks in flight per worker are bounded by the driver (twice the node's share), not by Ray.
 WORKER_MAX_CONCURRENCY = 1000
+# A unit that waited longer than this for its node's solving slot was sent ahead of need.
+SLOT_WAIT_S = 0.001
 # Restarts of a node's worker (its node died or it crashed) and retries of its in-flight units.
 WORKER_RESTARTS = 4
 
@@ -40,20 +45,36 @@ class RayRunStats:
     overhead_s: list[float] = field(default_factory=list)
     dispatch_s: list[float] = field(default_factory=list)  # submitted -> the worker has the unit
     return_s: list[float] = field(default_factory=list)  # the worker replied -> the driver has it
+    queued_s: list[float] = field(default_factory=list)  # the worker has it -> a solving slot is free
     judgement_cache_hits: int = 0
     judgement_cache_misses: int = 0
 
 
-def cpu_nodes(ray: Any) -> list[str]:
-    """Node ids of the alive nodes that have CPUs (where a sandbox pool can run)."""
-    return [
-        node["NodeID"]
+def cpu_nodes(ray: Any) -> dict[str, float]:
+    """The alive nodes that have CPUs (where a sandbox pool can run): node id -> CPUs."""
+    return {
+        node["NodeID"]: float((node.get("Resources") or {}).get("CPU", 0))
         for node in ray.nodes()
         if node.get("Alive") and float((node.get("Resources") or {}).get("CPU", 0)) > 0
-    ]
+    }
 
 
-def start_workers(ray: Any, options: Any, flow_path: str | None, budget_name: str | None) -> list[Any]:
+def solving_shares(concurrency: int, cpus: list[float]) -> list[int]:
+    """``concurrency`` split over nodes in proportion to ``cpus`` (largest remainders), at least 1
+    each: e.g. 16 over (2, 2, 4) CPUs -> [4, 4, 8]; 2 over three nodes -> [1, 1, 1]."""
+    total = sum(cpus)
+    exact = [concurrency * c / total for c in cpus]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(cpus)), key=lambda i: exact[i] - shares[i], reverse=True)
+    for i in by_remainder[: max(0, concurrency - sum(shares))]:
+        shares[i] += 1
+    return [max(1, share) for share in shares]
+
+
+def start_workers(
+    ray: Any, options: Any, flow_path: str | None, budget_name: str | None, concurrency: int
+) -> tuple[list[Any], list[int]]:
+    """One ``NodeWorker`` per CPU node, and each one's share of ``--concurrency``."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from alphaflow.executors.ray_node import NodeWorker
@@ -63,16 +84,18 @@ def start_workers(ray: Any, options: Any, flow_path: str | None, budget_name: st
     nodes = cpu_nodes(ray)
     if not nodes:
         raise UserError("--executor ray: the Ray cluster has no alive node with CPUs")
-    return [
+    shares = solving_shares(max(1, concurrency), list(nodes.values()))
+    workers = [
         remote.options(
             num_cpus=0,  # units wait on models and the sandbox; the pool's containers use the CPUs
             max_concurrency=WORKER_MAX_CONCURRENCY,
             max_restarts=WORKER_RESTARTS,
             max_task_retries=WORKER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
-        ).remote(options, flow_path, budget_name)
-        for node_id in nodes
+        ).remote(options, flow_path, budget_name, share)
+        for node_id, share in zip(nodes, shares, strict=True)
     ]
+    return workers, shares
 
 
 async def run_units_ray(
@@ -101,13 +124,13 @@ async def run_units_ray(
 
         budget_actor, budget_name = start_budget_actor(ray, options.max_cost - options.spent_before_usd)
     started = time.perf_counter()
-    workers = start_workers(ray, options, flow_path, budget_name)
+    workers, shares = start_workers(ray, options, flow_path, budget_name, concurrency)
     trace_path = store.run_dir / "trace.jsonl"
     try:
         stats.workers = list(await asyncio.gather(*(_ref(w.start.remote()) for w in workers)))
         stats.startup_s = time.perf_counter() - started
         with trace_path.open("a", encoding="utf-8") as trace:
-            await _drive(ray, units, problems, workers, store, trace, concurrency, counts, on_result, stats)
+            await _drive(ray, units, problems, workers, shares, store, trace, counts, on_result, stats)
         for worker_stats in await asyncio.gather(*(_ref(w.stats.remote()) for w in workers)):
             stats.judgement_cache_hits += worker_stats["judgement_cache_hits"]
             stats.judgement_cache_misses += worker_stats["judgement_cache_misses"]
@@ -121,9 +144,9 @@ async def _drive(
     units: Sequence[Unit],
     problems: dict[str, Problem],
     workers: list[Any],
+    shares: list[int],
     store: RunStore,
     trace: Any,
-    concurrency: int,
     counts: RunCounts,
     on_result: OnResult | None,
     stats: RayRunStats,
@@ -137,9 +160,9 @@ async def _drive(
     refs: dict[asyncio.Future[Any], Any] = {}
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < concurrency:
+            while pending and any(load[i] < 2 * shares[i] for i in range(len(workers))):
                 unit = pending.pop()
-                index = min(range(len(workers)), key=load.__getitem__)
+                index = min(range(len(workers)), key=lambda i: load[i] / shares[i])
                 # In a list, the problem is not fetched with every unit: the worker keeps it by name.
                 ref = workers[index].run_unit.remote(unit.to_dict(), [problem_refs[unit.problem]])
                 load[index] += 1
@@ -166,10 +189,13 @@ async def _drive(
                     continue
                 written.add(result.key)
                 answered = answered_at.pop(future, time.perf_counter())
-                stats.overhead_s.append(max(0.0, answered - submitted - result.wall_s))
+                stats.overhead_s.append(
+                    max(0.0, _overhead(reply, submitted, submitted_wall, answered, result))
+                )
                 if "received_at" in reply:  # one host's clock on a local cluster; skewed across hosts
                     stats.dispatch_s.append(reply["received_at"] - submitted_wall)
                     stats.return_s.append(answered - submitted + submitted_wall - reply["replied_at"])
+                    stats.queued_s.append(float(reply.get("queued_s") or 0.0))
                 store.append(result)  # fsynced before it counts, as in the local executor
                 counts.add(result)
                 if on_result:
@@ -178,6 +204,19 @@ async def _drive(
         for future in in_flight:
             future.cancel()
             _cancel(ray, refs.get(future))
+
+
+def _overhead(
+    reply: dict[str, Any], submitted: float, submitted_wall: float, answered: float, result: UnitResult
+) -> float:
+    """What Ray added to a unit's critical path (seconds): the round trip minus the unit's own wall
+    time, less any wait for the node's solving slot. A unit that found its node busy was sent ahead
+    of time: it waited for the slot, not for Ray, so only the reply's way back counts for it."""
+    waited = float(reply.get("queued_s") or 0.0)
+    if waited > SLOT_WAIT_S and "received_at" in reply:  # one host's clock (a local cluster)
+        started = submitted + (reply["received_at"] - submitted_wall) + waited
+        return answered - started - result.wall_s
+    return answered - submitted - result.wall_s - waited
 
 
 def _cancel(ray: Any, ref: Any) -> None:

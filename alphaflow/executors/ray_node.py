@@ -45,10 +45,15 @@ class NodeWorker:
     """The actor's body. ``options`` is the run's ``BenchOptions``; ``flow_path`` None = gold;
     ``budget_name`` names the run's budget actor (``--max-cost``)."""
 
-    def __init__(self, options: Any, flow_path: str | None, budget_name: str | None = None) -> None:
+    def __init__(
+        self, options: Any, flow_path: str | None, budget_name: str | None = None, solving_slots: int = 1
+    ) -> None:
         self.options = options
         self.flow_path = flow_path
         self.budget_name = budget_name
+        # This node's share of --concurrency: units solving at once here. A unit whose flow is done
+        # frees its slot while its program is judged, as in the local executor.
+        self.solving = asyncio.Semaphore(max(1, solving_slots))
         self.sandbox: Any = None
         self.solver: Any = None
         self.trace = CollectingTrace()
@@ -80,15 +85,19 @@ class NodeWorker:
         )
         if self.flow_path is None:
             await sandbox.start()
-        else:  # the model client's import (seconds) overlaps the pool's first container start
+            self.solver = GoldSolver()
+        else:  # the model client's import and warm-up (seconds) overlap the pool's first container start
             from alphaflow.bench.flow_solver import _preload_model_client
 
-            await asyncio.gather(sandbox.start(), asyncio.to_thread(_preload_model_client))
-        self.sandbox = sandbox
-        self.solver = GoldSolver() if self.flow_path is None else self._flow_solver()
-        await self.solver.warm_up()  # part of the node's start-up, not of its first units
+            async def prepare_solver() -> None:
+                await asyncio.to_thread(_preload_model_client)
+                self.solver = self._flow_solver(sandbox)
+                await self.solver.warm_up()  # part of the node's start-up, not of its first units
 
-    def _flow_solver(self) -> FlowSolver:
+            await asyncio.gather(sandbox.start(), prepare_solver())
+        self.sandbox = sandbox
+
+    def _flow_solver(self, sandbox: Any) -> FlowSolver:
         from alphaflow.bench.flow_solver import router_for
         from alphaflow.engine import load_flow
 
@@ -99,7 +108,7 @@ class NodeWorker:
             from alphaflow.executors.ray_budget import ClusterBudget
 
             router.budget = ClusterBudget(ray.get_actor(self.budget_name))
-        return FlowSolver(load_flow(self.flow_path), router, self.trace, self.options.model, self.sandbox)
+        return FlowSolver(load_flow(self.flow_path), router, self.trace, self.options.model, sandbox)
 
     async def run_unit(self, unit: dict[str, Any], problem_ref: list[Any]) -> dict[str, Any]:
         """Run one unit; ``{"result": UnitResult dict, "trace": [lines]}`` or ``{"user_error": ...}``.
@@ -117,18 +126,33 @@ class NodeWorker:
         problem = self.problems.get(parsed.problem)
         if problem is None:
             problem = self.problems[parsed.problem] = await problem_ref[0]
+        await self.solving.acquire()
+        queued_s = time.time() - received_at  # waiting for a solving slot: queueing, not Ray's cost
+        released = False
+
+        def release_solving() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.solving.release()
+
         try:
-            result = await run_unit(parsed, problem, self.solver, self.sandbox, _limits_for(self.options))
+            result = await run_unit(
+                parsed, problem, self.solver, self.sandbox, _limits_for(self.options), solved=release_solving
+            )
         except UserError as error:  # a spent budget, a missing key: the driver stops the run
             return {
                 "user_error": {"type": type(error).__name__, "message": str(error)},
                 "trace": self.trace.take(parsed.key),
             }
+        finally:
+            release_solving()
         self.units_run += 1
         return {
             "result": result.to_dict(),
             "trace": self.trace.take(parsed.key),
             "received_at": received_at,
+            "queued_s": queued_s,
             "replied_at": time.time(),
         }
 
