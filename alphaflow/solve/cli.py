@@ -86,8 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_solve(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from alphaflow.console import Console
     from alphaflow.solve.overrides import parse_overrides
     from alphaflow.solve.problem_source import load_problem
     from alphaflow.solve.progress import RunProgress, live_progress
