@@ -126,6 +126,8 @@ def print_summary(events: list[dict[str, Any]], console: Console, title: str) ->
         if node.kind == "llm":
             prompt, completion = node.tokens
             text += f" [dim]· {prompt}+{completion} tokens{' · cached' if node.cached else ''}[/dim]"
+            if node.cut:
+                text += f" [yellow]· {node.cut} answer{'s' * (node.cut > 1)} cut at max_tokens[/yellow]"
         if node.kind == "sandbox":
             output = (node.end_event or {}).get("output")
             if isinstance(output, dict) and output.get("verdict"):
