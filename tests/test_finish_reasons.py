@@ -3,6 +3,7 @@ max_tokens says so where its parse error would otherwise puzzle: the run's error
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,10 @@ def test_an_answer_cut_at_max_tokens_is_named_in_the_error_and_in_trace_show(
     err = capsys.readouterr().err
     assert code == 1, err
     assert "missing the key(s): risks (the answer was cut at max_tokens=9: finish_reason length" in err
+    assert (
+        "alphaflow: warning: the model's answer was cut at max_tokens (finish_reason length) at step plan"
+        in err
+    )
     (call,) = [event for event in read_trace(trace) if event["event"] == "model_call"]
     assert call["finish_reasons"] == ["length"]
 
@@ -81,6 +86,25 @@ def test_an_answer_cut_at_max_tokens_is_named_in_the_error_and_in_trace_show(
     page = tmp_path / "t.html"
     assert main(["trace", "show", str(trace), "--html", str(page)]) == 0
     assert "1 cut at max_tokens" in page.read_text(encoding="utf-8")
+
+
+def test_solve_warns_when_the_code_it_judged_was_cut_at_max_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cut answer taken as code compiles to an error: the user is told why, not left puzzled."""
+    script = tmp_path / "script.yaml"
+    script.write_text(
+        'rules:\n  - step: code\n    finish_reason: length\n    response: "n = int(input())\\nprint(n +"\n',
+        encoding="utf-8",
+    )
+    problem = str(Path(__file__).resolve().parent.parent / "examples" / "problems" / "tile_painting.md")
+    args = ["solve", problem, "--flow", "direct", "--model", f"scripted:{script}", "--sandbox", "local"]
+    assert main([*args, "--no-cache", "--json", "--trace", str(tmp_path / "t.jsonl")]) == 1
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out)
+    assert outcome["public"]["verdict"] == "CE"
+    assert any("cut at max_tokens (finish_reason length) at step code" in w for w in outcome["warnings"])
+    assert "alphaflow: warning: the model's answer was cut at max_tokens" in captured.err
 
 
 def test_a_script_with_a_bad_finish_reason_is_a_one_line_error(tmp_path: Path) -> None:

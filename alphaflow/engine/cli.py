@@ -244,6 +244,9 @@ async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> A
             return await run_flow(flow, inputs, context)
         finally:
             router.close()
+            cut = progress.cut_warning()
+            if cut:  # a failed step's error says it too; a run that went on may be puzzling without it
+                err.print(f"[yellow]alphaflow: warning:[/] {cut}", highlight=False, soft_wrap=True)
 
 
 def _open_sandbox(backend: str) -> Any:

@@ -125,6 +125,10 @@ def run_solve(args: argparse.Namespace) -> int:
         err.print(kept, highlight=False, soft_wrap=True)
         return 130
     outcome.warnings = list(loaded.warnings)
+    cut = progress.cut_warning()
+    if cut:
+        outcome.warnings.append(cut)
+        err.print(f"[yellow]alphaflow: warning:[/] {cut}", highlight=False, soft_wrap=True)
     if args.out:
         out = Path(args.out)
         try:

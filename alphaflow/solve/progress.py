@@ -78,6 +78,7 @@ class RunProgress:
         self.judgements: list[Judgement] = []
         self.stage_log: list[str] = []  # top-level stages in the order they began, for non-terminal output
         self.stage_tallies: list[Tally] = []  # what each entry of stage_log spent, itself only
+        self.cut_steps: list[str] = []  # steps whose answer was cut at max_tokens (finish reason length)
         self._lock = threading.Lock()
         self._listeners: list[Any] = []
         self._started = time.monotonic()
@@ -116,6 +117,8 @@ class RunProgress:
 
     def _count_call(self, fields: dict[str, Any]) -> None:
         self.total.add(fields)
+        if "length" in (fields.get("finish_reasons") or []):
+            self.cut_steps.append(str(fields.get("step") or "?"))
         if not self.stage_tallies:
             return
         # the stage of the call's step (steps of two stages may overlap), else the current one
@@ -140,6 +143,18 @@ class RunProgress:
     def summary_line(self) -> str:
         """The whole run so far: ``model calls N · tokens P in / C out · cost $X``."""
         return self.total.line()
+
+    def cut_warning(self) -> str | None:
+        """A warning naming the steps whose answer was cut at max_tokens, or None when none was."""
+        with self._lock:
+            steps = list(dict.fromkeys(self.cut_steps))
+        if not steps:
+            return None
+        named = ", ".join(steps[:5]) + (f" and {len(steps) - 5} more" if len(steps) > 5 else "")
+        return (
+            f"the model's answer was cut at max_tokens (finish_reason length) at step {named}: a parse "
+            "error, a compile error or a wrong answer there may come from that; raise the step's max_tokens"
+        )
 
     def stage_line(self, index: int) -> str:
         """``stage NAME · model calls N · ...``: the figures of ``stage_log[index]`` alone."""
