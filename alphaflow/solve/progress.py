@@ -230,13 +230,15 @@ def live_progress(progress: RunProgress, console: Console, *, enabled: bool = Tr
             console.print(Text(progress.summary_line(), style="dim"))
         return
     printed = 0
+    printing = threading.Lock()  # trace events arrive from worker threads too: each line once
 
     def print_finished_stages(*, last_too: bool = False) -> None:
         """A stage's line once the next one began (or the run ended): its own calls are all in."""
         nonlocal printed
-        while printed < len(progress.stage_log) - (0 if last_too else 1):
-            console.print(f"alphaflow: {progress.stage_line(printed)}", highlight=False, soft_wrap=True)
-            printed += 1
+        with printing:
+            while printed < len(progress.stage_log) - (0 if last_too else 1):
+                console.print(f"alphaflow: {progress.stage_line(printed)}", highlight=False, soft_wrap=True)
+                printed += 1
 
     progress.on_change(print_finished_stages)
     try:
