@@ -310,6 +310,44 @@ def test_an_existing_run_needs_resume_and_resume_must_match(tmp_path):
     assert changed.returncode == 2 and "cannot --resume: flow was 'gold'" in changed.stderr
 
 
+def test_a_narrower_resume_counts_the_whole_run_in_its_last_line_as_in_the_table(tmp_path):
+    """`--resume --names X` prints the whole run's table; the last summary line counts the same run
+    (as `bench report` does), and the selection gets its own labelled line."""
+    run_dir = tmp_path / "gold"
+    common = [
+        "codecontests",
+        "--data",
+        str(SAMPLE),
+        "--flow",
+        "gold",
+        "--sandbox",
+        "local",
+        "--out",
+        str(run_dir),
+    ]
+    wide = {"COLUMNS": "300"}  # one table row per line
+    first = bench(*common, "--names", "1003_F. Abbreviation,103_B. Cthulhu", env=wide)
+    assert first.returncode == 0, first.stderr
+    # nothing left out of the selection: one line, unlabelled
+    assert "\nsolved 2 of 2 problems (2 of 2 units" in "\n" + first.stdout
+    done = bench(*common, "--resume", "--names", "1110_C. Meaningless Operations", env=wide)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rows = [[cell.strip() for cell in line.split("│")[1:3]] for line in lines if "│" in line]
+    assert ["problems", "3"] in rows  # the table: the whole run
+    solved = [line for line in lines if "solved " in line and "│" not in line]
+    assert solved[0].startswith("this selection: solved 1 of 1 problems (1 of 1 units accepted")
+    assert solved[-1].startswith("whole run: solved 3 of 3 problems (3 of 3 units accepted")
+    report = subprocess.run(
+        [sys.executable, "-m", "alphaflow", "bench", "report", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    summary = json.loads(report.stdout)["runs"][0]["summary"]
+    assert (summary["problems"], summary["units"], summary["solved_any"]["count"]) == (3, 3, 3)
+
+
 def test_max_cost_stops_the_run_cleanly_and_holds_across_resumes(tmp_path, scripted_server):
     # A model with a known litellm price, served by the scripted server: the budget is real.
     server = scripted_server([Rule(response="```python\nprint(42)\n```")])

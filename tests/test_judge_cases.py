@@ -153,7 +153,8 @@ def test_case_12_a_null_sample_is_dropped_and_counted_the_others_go_on(
     assert pair["rejected"] == "Python is a snake."
     stats = json.loads((out / "iteration_1" / "stats.json").read_text())
     assert stats["candidates"] == 3 and stats["dropped_samples"] == [
-        "per_prompt[0].candidates: sample 3 of 4 came back empty"
+        "per_prompt[0].candidates: sample 3 of 4 came back empty (the answer was cut at max_tokens: "
+        "finish_reason length; raise the step's max_tokens)"  # model.json: content null, finish_reason length
     ]
 
 

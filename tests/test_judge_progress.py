@@ -4,46 +4,18 @@ spend), silent under --json and when standard error is not a terminal."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from terminal import run_in_terminal
 
 from alphaflow.judge.progress import JudgeProgress
 from alphaflow.trace import read_trace
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "judge"
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
-    """Run `alphaflow ARGS` with a pseudo-terminal as its stdout and stderr; return (status, text)."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "alphaflow", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        cwd=cwd,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return process.wait(timeout=120), _ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
 
 
 def test_eval_shows_items_done_of_total_with_spend_on_a_terminal(tmp_path: Path) -> None:

@@ -293,6 +293,10 @@ async def test_cache_budget_and_trace_behave_as_for_any_model(models, tmp_path):
     calls = [e for e in read_trace(tmp_path / "t.jsonl") if e["event"] == "model_call"]
     assert [c["price_known"] for c in calls] == [True, True]
     assert calls[0]["completion_tokens"] > 0 and calls[0]["answered_by"] == model
+    # each sample says why it ended (6 new tokens at most: "length", or EOS), the cached ones cannot
+    assert set(first.finish_reasons) <= {"stop", "length"} and len(first.finish_reasons) == 2
+    assert second.finish_reasons[:2] == [None, None] and second.finish_reasons[2] in ("stop", "length")
+    assert calls[0]["finish_reasons"] == first.finish_reasons
 
 
 async def test_unknown_sampling_parameters_are_one_line_errors(models):

@@ -72,9 +72,13 @@ class BenchOptions:
 class BenchOutcome:
     run_dir: Path
     counts: RunCounts
-    results: list[UnitResult]
-    problems: int
+    results: list[UnitResult]  # this invocation's selection (earlier sessions' units of it included)
+    problems: int  # problems in this invocation's selection
     stopped: str | None = None  # why the run stopped early, or None when every unit ran
+    # the whole run in RUN_DIR, as the table and `bench report` show it; a resume with a narrower
+    # selection (--names, --limit, ...) leaves units of other problems here that are not in ``results``
+    run_results: list[UnitResult] = field(default_factory=list)
+    run_problems: int = 0
 
 
 def validate_options(options: BenchOptions) -> None:
@@ -221,7 +225,10 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
     elif units:
         await _execute(units, problem_set.by_name(), options, flow_path, store, counts, outcome)
     store.close()
-    outcome.results = [r for r in store.read_results() if r.key in planned_keys]
+    outcome.run_results = store.read_results()
+    outcome.results = [r for r in outcome.run_results if r.key in planned_keys]
+    selected = {problem.name for problem in problem_set.problems}
+    outcome.run_problems = len(selected | {r.problem for r in outcome.run_results})
     return outcome
 
 
@@ -317,21 +324,34 @@ def _cancel_on_sigterm() -> None:
 
 
 def summary_line(outcome: BenchOutcome) -> str:
-    """One line of figures; a second line quotes the first error when a unit failed."""
+    """The run's figures on one line, as the table above it and ``bench report`` count them.
+
+    A resume with a narrower selection (``--resume --names X``) first gets a line of its own, labelled,
+    for what this invocation selected; a second line quotes the selection's first error, if any.
+    """
+    whole = _figures(outcome.run_results, outcome.run_problems)
+    first = first_error(outcome)
+    error_line = f"\nfirst error: {first}" if first else ""
+    if {r.key for r in outcome.run_results} <= {r.key for r in outcome.results}:
+        return whole + error_line
+    selection = _figures(outcome.results, outcome.problems)
+    return f"this selection: {selection}{error_line}\nwhole run: {whole}"
+
+
+def _figures(results: list[UnitResult], problems: int) -> str:
+    """``solved P of N problems (units accepted; errors; not judged; cost)`` over ``results``."""
     from alphaflow.bench.metrics import group_by_problem
 
-    by_problem = group_by_problem(outcome.results)
-    solved_problems = sum(1 for o in by_problem if o.correct)
-    units_solved = sum(1 for r in outcome.results if r.solved)
-    faulted = sum(1 for r in outcome.results if not r.judged)
-    line = (
-        f"solved {solved_problems} of {outcome.problems} problems "
-        f"({units_solved} of {len(outcome.results)} units accepted on the evaluation tests; "
-        f"errors {sum(1 for r in outcome.results if r.error)}; not judged {faulted}; "
-        f"cost {format_cost(outcome.counts.cost_usd)})"
+    counts = RunCounts()
+    for result in results:
+        counts.add(result)
+    solved_problems = sum(1 for o in group_by_problem(results) if o.correct)
+    return (
+        f"solved {solved_problems} of {problems} problems "
+        f"({counts.solved} of {counts.finished} units accepted on the evaluation tests; "
+        f"errors {counts.errors}; not judged {sum(1 for r in results if not r.judged)}; "
+        f"cost {format_cost(counts.cost_usd)})"
     )
-    first = first_error(outcome)
-    return line + (f"\nfirst error: {first}" if first else "")
 
 
 def first_error(outcome: BenchOutcome) -> str | None:

@@ -20,7 +20,6 @@ class BenchProgress:
         self._task: Any = None
         if quiet:
             return
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -29,6 +28,8 @@ class BenchProgress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+
+        from alphaflow.console import Console
 
         self._progress = Progress(
             TextColumn("[bold]bench[/]"),

@@ -294,11 +294,11 @@ def breakdown_rows(runs: list[LoadedRun], field: str) -> tuple[list[str], list[l
 # --- outputs ----------------------------------------------------------------------------------------
 def print_terminal(runs: list[LoadedRun], warnings: list[str] | None = None) -> None:
     """The headline table (verdicts coloured), the failures, and any problem-set warning (stderr)."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from alphaflow.bench.plots import VERDICT_COLOURS
+    from alphaflow.console import Console
 
     def coloured(verdicts: dict[str, int]) -> str:
         return ", ".join(

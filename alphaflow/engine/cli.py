@@ -121,10 +121,10 @@ def _declares_no_steps(file: Path) -> bool:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from alphaflow.console import Console
     from alphaflow.engine.show import builtin_flows
     from alphaflow.resources import flows_dir
 
@@ -144,8 +144,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from alphaflow.console import Console
     from alphaflow.engine.loader import load_flow
     from alphaflow.engine.show import flow_tree
 
@@ -155,8 +154,7 @@ def show_command(args: argparse.Namespace) -> int:
 
 # -- trace -----------------------------------------------------------------------------------------
 def trace_show_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from alphaflow.console import Console
     from alphaflow.engine.traceview import load_events, print_summary, render_html
 
     path = Path(args.file)
@@ -223,8 +221,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> Any:
-    from rich.console import Console
-
+    from alphaflow.console import Console
     from alphaflow.engine.runner import RunContext, run_flow
     from alphaflow.models import build_router
     from alphaflow.solve.progress import RunProgress, live_progress
@@ -247,6 +244,9 @@ async def _run(flow: Any, inputs: dict[str, Any], args: argparse.Namespace) -> A
             return await run_flow(flow, inputs, context)
         finally:
             router.close()
+            cut = progress.cut_warning()
+            if cut:  # a failed step's error says it too; a run that went on may be puzzling without it
+                err.print(f"[yellow]alphaflow: warning:[/] {cut}", highlight=False, soft_wrap=True)
 
 
 def _open_sandbox(backend: str) -> Any:
@@ -272,9 +272,10 @@ def _report_partial(error: Exception, as_json: bool) -> None:
 
 
 def _print_result(result: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.pretty import Pretty
+
+    from alphaflow.console import Console
 
     console = Console()
     for name, value in result.outputs.items():

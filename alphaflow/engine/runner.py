@@ -487,12 +487,15 @@ class _Run:
         )
         completion = await self._complete(request)
         texts = list(completion.texts)
+        reasons = list(getattr(completion, "finish_reasons", None) or [])
         if self.detailed:
             info["response"] = texts
         async def parse(text: str, index: int) -> Any:
             asked = [replace(request, n=1, sample_index=index)]
+            offset = index - first_index
+            reason = reasons[offset] if offset < len(reasons) else None
             try:
-                return await self._parse(step, path, messages, text, asked, language)
+                return await self._parse(step, path, messages, text, asked, language, reason)
             except AnswerError:
                 # an answer the step could not use is never served from the cache again (reruns,
                 # --resume --retry-errors): forget it, and every re-ask's answer
@@ -505,7 +508,7 @@ class _Run:
         if samples == 1:
             value: Any = await parse(texts[0], first_index)
         else:
-            kept = await self._samples(path, texts, first_index, parse, info)
+            kept = await self._samples(path, texts, first_index, parse, info, reasons, request.max_tokens)
             value = list(kept.values())
             if logprobs is not None:  # still one block per value
                 logprobs = [logprobs[offset] for offset in kept]
@@ -514,7 +517,14 @@ class _Run:
         return value
 
     async def _samples(
-        self, path: str, texts: list[str], first_index: int, parse: Callable[[str, int], Any], info: dict
+        self,
+        path: str,
+        texts: list[str],
+        first_index: int,
+        parse: Callable[[str, int], Any],
+        info: dict,
+        reasons: list[str | None],
+        max_tokens: int | None,
     ) -> dict[int, Any]:
         """The usable ones of n samples: one that came back empty (or null) or stayed unusable after
         its re-asks is dropped and counted (``dropped_samples`` in the trace and the run's result),
@@ -524,7 +534,8 @@ class _Run:
         for offset, text in enumerate(texts):
             where = f"sample {offset + 1} of {len(texts)}"
             if not (text or "").strip():
-                dropped.append(f"{where} came back empty")
+                reason = reasons[offset] if offset < len(reasons) else None
+                dropped.append(f"{where} came back empty{cut_note(reason, max_tokens)}")
                 continue
             try:
                 values[offset] = await parse(text, first_index + offset)
@@ -545,9 +556,11 @@ class _Run:
         text: str,
         asked: list[Any],
         language: str | None,
+        finish_reason: str | None = None,
     ) -> Any:
         """The parsed answer, re-asking with the parse error up to ``repair_attempts`` times. ``asked``
-        holds the sample's request; each re-ask's request is appended (to forget them on failure)."""
+        holds the sample's request; each re-ask's request is appended (to forget them on failure).
+        ``finish_reason`` is why the model stopped; an answer cut at max_tokens says so in the error."""
         output = step.output
         if output.format == "text":
             return text
@@ -560,7 +573,8 @@ class _Run:
             except AnswerError as error:
                 if attempt == step.repair_attempts:
                     asks = f" after {step.repair_attempts} re-ask(s)" if step.repair_attempts else ""
-                    raise AnswerError(f"unusable {output.format} answer{asks}: {error}") from None
+                    cut = cut_note(finish_reason, asked[-1].max_tokens)
+                    raise AnswerError(f"unusable {output.format} answer{asks}: {error}{cut}") from None
                 history += [
                     {"role": "assistant", "content": text},
                     {"role": "user", "content": _reask_prompt(step, str(error))},
@@ -570,6 +584,7 @@ class _Run:
                 asked.append(reask)
                 completion = await self._complete(reask)
                 text = completion.texts[0]
+                finish_reason = (getattr(completion, "finish_reasons", None) or [None])[0]
         raise AssertionError("unreachable")
 
     async def _complete(self, request: Any) -> Any:
@@ -595,6 +610,15 @@ class _Run:
                 self.unknown_cost = True
         else:
             self.cost += float(cost)
+
+
+def cut_note(finish_reason: str | None, max_tokens: int | None) -> str:
+    """`` (the answer was cut at max_tokens ...)`` for an answer that ran out of tokens, else ``""``:
+    a parse error on a cut answer is the limit's doing, not the model's format."""
+    if finish_reason != "length":
+        return ""
+    limit = f"={max_tokens}" if max_tokens is not None else ""
+    return f" (the answer was cut at max_tokens{limit}: finish_reason length; raise the step's max_tokens)"
 
 
 def _reask_prompt(step: S.LlmStep, error: str) -> str:

@@ -80,6 +80,11 @@ class StepNode:
     def cached(self) -> bool:
         return bool(self.calls) and all(call.get("cached") for call in self.calls)
 
+    @property
+    def cut(self) -> int:
+        """Answers of this step cut at max_tokens (finish reason ``length``): a likely parse error's cause."""
+        return sum(reason == "length" for call in self.calls for reason in call.get("finish_reasons") or [])
+
 
 @dataclass
 class RunTree:

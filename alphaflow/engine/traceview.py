@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 
+from alphaflow.console import Console
 from alphaflow.errors import UserError
 
 
@@ -126,6 +126,8 @@ def print_summary(events: list[dict[str, Any]], console: Console, title: str) ->
         if node.kind == "llm":
             prompt, completion = node.tokens
             text += f" [dim]· {prompt}+{completion} tokens{' · cached' if node.cached else ''}[/dim]"
+            if node.cut:
+                text += f" [yellow]· {node.cut} answer{'s' * (node.cut > 1)} cut at max_tokens[/yellow]"
         if node.kind == "sandbox":
             output = (node.end_event or {}).get("output")
             if isinstance(output, dict) and output.get("verdict"):

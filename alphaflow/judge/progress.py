@@ -97,7 +97,6 @@ class JudgeProgress:
     def __enter__(self) -> JudgeProgress:
         if self.quiet:
             return self
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -108,6 +107,8 @@ class JudgeProgress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+
+        from alphaflow.console import Console
 
         self._progress = Progress(
             SpinnerColumn(),

@@ -261,9 +261,10 @@ RICH_STYLES = {"good": "green", "bad": "bold red", "warn": "yellow", "muted": "d
 
 
 def print_terminal(report: Report) -> None:
-    from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
+
+    from alphaflow.console import Console
 
     console = Console()
     console.print(f"[bold]{report.title}[/bold]")

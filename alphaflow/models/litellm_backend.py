@@ -149,7 +149,12 @@ def _result(litellm: ModuleType, response: Any, kwargs: dict[str, Any], n: int) 
     logprobs = None
     if kwargs.get("logprobs"):
         logprobs = [logprobs_of(choice) for choice in choices[:n]]
-    return BackendResult(texts, prompt_tokens, completion_tokens, logprobs)
+    return BackendResult(texts, prompt_tokens, completion_tokens, logprobs, finish_reasons_of(choices[:n]))
+
+
+def finish_reasons_of(choices: list[Any]) -> list[str | None]:
+    """Why each choice ended (``stop``, ``length`` when cut at max_tokens, ...); None where not said."""
+    return [str(reason) if (reason := getattr(choice, "finish_reason", None)) else None for choice in choices]
 
 
 def sample_texts(choices: list[Any]) -> list[str]:

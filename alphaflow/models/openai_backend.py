@@ -15,6 +15,7 @@ from alphaflow.models.errors import ModelCallError
 from alphaflow.models.litellm_backend import (
     STEP_HEADER,
     classify,
+    finish_reasons_of,
     logprobs_of,
     retry_unreachable_once,
     sample_texts,
@@ -75,4 +76,5 @@ class OpenAICompatibleBackend:
         if usage is None:
             raise ModelCallError("the endpoint sent no usage (token counts); use the litellm backend")
         logprobs = [logprobs_of(choice) for choice in choices[:n]] if request.logprobs else None
-        return BackendResult(texts, int(usage.prompt_tokens), int(usage.completion_tokens or 0), logprobs)
+        return BackendResult(texts, int(usage.prompt_tokens), int(usage.completion_tokens or 0), logprobs,
+                             finish_reasons_of(choices[:n]))

@@ -155,19 +155,22 @@ class ModelRouter:
                 None if i in empty else _logprobs_of(*fresh[i]) if i in fresh else found[keys[i]].logprobs
                 for i in indexes
             ]
+        finish_reasons = [_finish_reason_of(*fresh[i]) if i in fresh else None for i in indexes]
         usage = _part_usage(parts)
         completion = Completion(
             texts=texts, prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
             cost_usd=usage["cost_usd"], latency_s=time.monotonic() - started, cached=not missing,
             model=parts[0].target.name if parts else primary.name, logprobs=logprobs,
-            cached_samples=request.n - len(missing), attempts=sum(part.attempts for part in parts))
+            cached_samples=request.n - len(missing), attempts=sum(part.attempts for part in parts),
+            finish_reasons=finish_reasons)
         self._count(completion)
         self.trace.write("model_call", **event, answered_by=completion.model, texts=texts,
                          prompt_tokens=completion.prompt_tokens,
                          completion_tokens=completion.completion_tokens,
                          cost_usd=completion.cost_usd, price_known=completion.cost_usd is not None,
                          latency_s=round(completion.latency_s, 4), cached=completion.cached,
-                         requests=len(parts), attempts=completion.attempts, error=None)
+                         requests=len(parts), attempts=completion.attempts, error=None,
+                         finish_reasons=finish_reasons)
         return completion
 
     def warm_up(self, model: str | None = None) -> None:
@@ -345,6 +348,11 @@ def _part_usage(parts: list[_Part]) -> dict[str, Any]:
 
 def _text_of(part: _Part, j: int) -> str:
     return part.result.texts[j]
+
+
+def _finish_reason_of(part: _Part, j: int) -> str | None:
+    reasons = part.result.finish_reasons
+    return reasons[j] if reasons and j < len(reasons) else None
 
 
 def _logprobs_of(part: _Part, j: int) -> list[dict[str, Any]] | None:

@@ -36,6 +36,9 @@ class Completion:
     logprobs: list[list[dict[str, Any]] | None] | None = None  # per sample: [{token, logprob, top_logprobs}]
     cached_samples: int = 0
     attempts: int = 0  # provider calls made, retries and fallbacks included
+    # per sample, why the model stopped: "stop", "length" (cut at max_tokens), "content_filter", ...;
+    # None where unknown (a sample served from the cache, a backend that does not say)
+    finish_reasons: list[str | None] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -50,7 +53,7 @@ class BackendResult:
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[list[dict[str, Any]] | None] | None = None
-    finish_reasons: list[str] | None = None  # per sample ("stop", "length"), where the backend knows
+    finish_reasons: list[str | None] | None = None  # per sample ("stop", "length"), where the backend knows
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: Any, problem_name: str) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from alphaflow.console import Console
 
     console = Console()
     table = Table(title=f"{problem_name} - {result.language} on {result.backend}")
@@ -216,9 +217,9 @@ def _print_isolation(isolation: dict[str, str], console: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from alphaflow.console import Console
     from alphaflow.problems import load_jsonl
     from alphaflow.sandbox.verify import verify_problems
 

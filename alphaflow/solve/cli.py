@@ -86,8 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_solve(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from alphaflow.console import Console
     from alphaflow.solve.overrides import parse_overrides
     from alphaflow.solve.problem_source import load_problem
     from alphaflow.solve.progress import RunProgress, live_progress
@@ -126,6 +125,10 @@ def run_solve(args: argparse.Namespace) -> int:
         err.print(kept, highlight=False, soft_wrap=True)
         return 130
     outcome.warnings = list(loaded.warnings)
+    cut = progress.cut_warning()
+    if cut:
+        outcome.warnings.append(cut)
+        err.print(f"[yellow]alphaflow: warning:[/] {cut}", highlight=False, soft_wrap=True)
     if args.out:
         out = Path(args.out)
         try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+
+from alphaflow.console import Console
 
 MAX_TABLE_ROWS = 30
 _VERDICT_STYLE = {"AC": "bold green", "WA": "bold red", "CE": "bold magenta", "SE": "bold yellow"}

@@ -87,6 +87,8 @@ class Rule:
     fault: Fault | None = None
     faults: Sequence[Fault | None] | None = None  # one per matching request, in turn, then none
     top_logprobs: dict[str, float] | None = None  # alternatives for the first token, token -> logprob
+    # sent with every choice of this rule: "length" plays an answer cut at max_tokens
+    finish_reason: str = "stop"
     name: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _answers: int = field(default=0, repr=False, compare=False)
@@ -110,6 +112,8 @@ class Rule:
                 raise ValueError("top_logprobs must map tokens to logprobs <= 0, e.g. {'4': -0.2, '5': -1.9}")
         if self.latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, not {self.latency_s}")
+        if not isinstance(self.finish_reason, str) or not self.finish_reason:
+            raise ValueError(f"finish_reason must be a word (stop, length, ...), not {self.finish_reason!r}")
         self._regex = re.compile(self.regex) if self.regex else None
         self._any_regex = re.compile(self.any_regex) if self.any_regex else None
 

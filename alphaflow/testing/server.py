@@ -307,7 +307,7 @@ def _completion_body(request: ScriptedRequest, texts: list[str], rule: Rule | No
     choices = []
     for index, text in enumerate(texts):
         choice: dict[str, Any] = {"index": index, "message": {"role": "assistant", "content": text},
-                                  "finish_reason": "stop", "logprobs": None}
+                                  "finish_reason": rule.finish_reason if rule else "stop", "logprobs": None}
         if want_logprobs:
             choice["logprobs"] = {"content": _logprobs(text, top_k, rule.top_logprobs if rule else None)}
         choices.append(choice)
