@@ -44,7 +44,11 @@ def _register_codecontests(commands: Any) -> None:
     run.add_argument("--model", help="model for the flow's llm steps (any litellm string, or scripted:FILE)")
     run.add_argument("--samples", type=int, default=1, metavar="K", help="independent runs per problem")
     run.add_argument(
-        "--concurrency", type=int, default=4, metavar="C", help="units (problem x sample) in flight at once"
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="C",
+        help="units (problem x sample) solving at once; a solved unit frees its place while it is judged",
     )
     run.add_argument("--resume", action="store_true", help="continue RUN_DIR, skipping recorded units")
     run.add_argument("--retry-errors", action="store_true", help="with --resume: rerun units that errored")
