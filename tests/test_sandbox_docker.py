@@ -66,6 +66,16 @@ async def test_correct_python_and_cpp_are_accepted(pool: DockerSandbox) -> None:
     assert all(t.cpu_s >= 0 and t.wall_s > 0 and t.memory_kb > 0 for t in python.tests)
 
 
+async def test_every_result_says_what_the_container_enforced(pool: DockerSandbox) -> None:
+    from alphaflow.sandbox.local import not_enforced
+
+    result = await pool.judge(SUM, "python", SUM_TESTS)
+    isolation = result.isolation
+    assert isolation["backend"] == "docker" and isolation["network"] == "none"
+    assert isolation["user"] not in ("root", "0") and not_enforced(isolation) == []
+    assert result.to_dict()["isolation"] == isolation
+
+
 async def test_wrong_answer_and_compile_error(pool: DockerSandbox) -> None:
     wrong, broken = await asyncio.gather(
         pool.judge("print(3)", "python", SUM_TESTS),

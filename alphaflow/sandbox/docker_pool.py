@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from alphaflow.errors import UserError
 from alphaflow.sandbox.base import Sandbox, relative_work_path
 from alphaflow.sandbox.runner.protocol import FLAG_DIRTY, FRAME_HEADER, RESULT_HEADER, RUNNER_DIR_IN_IMAGE
-from alphaflow.sandbox.types import RunResult, SandboxFault
+from alphaflow.sandbox.types import JudgeResult, RunResult, SandboxFault
 
 T = TypeVar("T")
 LABEL = "alphaflow.sandbox"
@@ -148,6 +148,30 @@ class DockerSandbox(Sandbox):
     async def start(self) -> None:
         await self._in_thread(reap_orphans, self.client)
         await self.warm(1)
+
+    async def judge(self, *args: Any, **kwargs: Any) -> JudgeResult:
+        """``Sandbox.judge``, with ``result.isolation`` saying what the pool's containers enforce
+        (the same keys as the local backend's report)."""
+        result = await super().judge(*args, **kwargs)
+        result.isolation = self.isolation()
+        return result
+
+    def isolation(self) -> dict[str, str]:
+        settings = self.settings
+        pids = settings.pids_limit or (256 if settings.runtime == "runsc" else 64)
+        return {
+            "backend": "docker",
+            "runtime": settings.runtime or "runc",
+            "environment": "clean",
+            "host_process": "outside the container",
+            "network": "none",
+            "processes": f"private (container, at most {pids})",
+            "temp_dirs": "private (emptied between solutions)",
+            "user": self.user,
+            "file_system": "container: read-only image, private work dir",
+            "memory": f"{settings.memory_bytes >> 20} MiB per container, per-test limits inside",
+            "capabilities": "none (all dropped, no-new-privileges)",
+        }
 
     async def warm(self, count: int | None = None) -> None:
         """Start containers ahead of use (all ``size`` by default) so the first judgements are fast."""
