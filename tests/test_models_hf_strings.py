@@ -126,6 +126,39 @@ def test_vllm_models_start_a_server_talk_to_it_and_stop_it(tmp_path, monkeypatch
             __import__("time").sleep(0.1)
 
 
+def test_a_starting_vllm_server_neither_stalls_other_work_nor_starts_twice(tmp_path, monkeypatch):
+    import asyncio
+
+    bin_dir = fake_vllm(tmp_path / "bin", SERVE)  # takes 0.5 s "loading the model"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    router = build_router("vllm:org/tiny-model?startup_timeout_s=60", cache_path=None)
+    request = CompletionRequest(model=None, messages=[{"role": "user", "content": "hi"}])
+
+    async def main() -> tuple[int, list]:
+        ticks = 0
+
+        async def other_work() -> None:  # e.g. another unit being judged meanwhile
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        beside = asyncio.create_task(other_work())
+        try:
+            completions = await asyncio.gather(*(router.complete(request) for _ in range(3)))
+            return ticks, completions
+        finally:
+            beside.cancel()
+
+    try:
+        ticks, completions = asyncio.run(main())
+    finally:
+        router.close()
+    assert [c.texts for c in completions] == [["served org/tiny-model"]] * 3
+    assert ticks >= 8  # the loop kept running while the server started (0.5 s and more)
+    assert len((bin_dir / "argv.jsonl").read_text().splitlines()) == 1  # one server for the three calls
+
+
 def test_a_vllm_server_that_dies_at_startup_is_a_one_line_error(tmp_path, monkeypatch):
     bin_dir = fake_vllm(tmp_path / "bin", 'print("ValueError: no GPU found"); sys.exit(3)\n')
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")

@@ -99,6 +99,7 @@ class ModelRouter:
         self._scripted = ScriptedModels()
         self._local = LocalModels()  # hf:, proxy:, vllm:
         self._targets: dict[str, Target] = {}
+        self._resolving: dict[str, asyncio.Lock] = {}
 
     # --- public ---------------------------------------------------------------------------------
     async def complete(self, request: CompletionRequest) -> Completion:
@@ -108,7 +109,7 @@ class ModelRouter:
                             "or set 'model' in the flow")
         _check_request(request)
         started = time.monotonic()
-        targets = [self.target(name) for name in [model, *self.fallbacks]]
+        targets = [await self._target_off_loop(name) for name in [model, *self.fallbacks]]
         primary = targets[0]
         params = _cache_params(request)
         indexes = list(range(request.sample_index, request.sample_index + request.n))
@@ -201,6 +202,18 @@ class ModelRouter:
         self.trace.write("cache_forget", step=request.step, model=model, sample_index=request.sample_index,
                          n=request.n, removed=removed)
         return removed
+
+    async def _target_off_loop(self, model: str) -> Target:
+        """``target(model)``; the first time, in a thread, one at a time per model: resolving may
+        start a server (``vllm:`` waits minutes for it) and must not stall the other units."""
+        target = self._targets.get(model)
+        if target is not None:
+            return target
+        lock = self._resolving.setdefault(model, asyncio.Lock())
+        async with lock:
+            if model not in self._targets:
+                return await asyncio.to_thread(self.target, model)
+            return self._targets[model]
 
     def target(self, model: str) -> Target:
         """Where ``model`` is sent; checks its API key once, before its first call."""
