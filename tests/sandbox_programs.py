@@ -152,3 +152,20 @@ HOSTILE: dict[str, Case] = {
         HUGE_INPUT_LINE, ("AC",), tests=[{"input": "9" * (8 << 20) + "\n", "output": str(8 << 20) + "\n"}]
     ),
 }
+
+
+# Remembers, in a file, that an earlier test ran: tests of one judgement must not see each other's
+# files (each starts from what compiling left, as when judged alone). WHERE is "." or "/tmp".
+def REMEMBERS_EARLIER_TESTS(where: str) -> str:  # noqa: N802 - a program text, like the constants
+    return (
+        "import os\n"
+        f"mark = os.path.join({where!r}, 'seen.txt')\n"
+        "seen = os.path.exists(mark)\n"
+        "open(mark, 'a').close()\n"
+        "os.makedirs(os.path.join(os.path.dirname(mark), 'notes', 'deep'), exist_ok=True)\n"
+        "x = input()\n"
+        "print('seen-before' if seen else x)\n"
+    )
+
+
+ECHO_TESTS = [{"input": f"{n}\n", "output": f"{n}\n"} for n in (1, 2, 3)]

@@ -293,3 +293,16 @@ async def test_a_flow_re_judging_anchor_tests_runs_only_the_new_one_and_the_trac
     assert result.outputs["verdicts"] == ["AC", "AC", 3] and inner.tests_run == [2, 1]
     ends = {e["path"]: e for e in read_trace(tmp_path / "trace.jsonl") if e["event"] == "step_end"}
     assert ends["with_ai"].get("cached_tests") == 2 and "cached" not in ends["with_ai"]
+
+
+async def test_a_program_keeping_files_between_tests_gets_the_same_answer_merged_or_fresh():
+    """Tests are independent (each starts from what compiling left), so reusing one is sound."""
+    from sandbox_programs import ECHO_TESTS, REMEMBERS_EARLIER_TESTS
+
+    code = REMEMBERS_EARLIER_TESTS(".")
+    async with JudgementCache(LocalSandbox(warn=False)) as sandbox:
+        await sandbox.judge(code, "python", ECHO_TESTS[1:2])
+        merged = await sandbox.judge(code, "python", ECHO_TESTS)
+    async with LocalSandbox(warn=False) as plain:
+        fresh = await plain.judge(code, "python", ECHO_TESTS)
+    assert _shape(merged) == _shape(fresh) and fresh.verdict == "AC" and merged.cached_tests == 1

@@ -17,7 +17,9 @@ import pytest_asyncio
 from sandbox_programs import (
     COUNT_OUTLIVERS,
     ECHO,
+    ECHO_TESTS,
     HOSTILE,
+    REMEMBERS_EARLIER_TESTS,
     SUM,
     SUM_CPP,
     SUM_TESTS,
@@ -74,6 +76,12 @@ async def test_every_result_says_what_the_container_enforced(pool: DockerSandbox
     assert isolation["backend"] == "docker" and isolation["network"] == "none"
     assert isolation["user"] not in ("root", "0") and not_enforced(isolation) == []
     assert result.to_dict()["isolation"] == isolation
+
+
+@pytest.mark.parametrize("where", [".", "/tmp"])
+async def test_a_test_never_sees_files_an_earlier_test_wrote(pool: DockerSandbox, where: str) -> None:
+    result = await pool.judge(REMEMBERS_EARLIER_TESTS(where), "python", ECHO_TESTS)
+    assert (result.verdict, result.passed) == ("AC", 3), [t.stdout for t in result.tests]
 
 
 async def test_wrong_answer_and_compile_error(pool: DockerSandbox) -> None:

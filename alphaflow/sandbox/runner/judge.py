@@ -26,6 +26,7 @@ from .protocol import (
 )
 from .pyfork import ForkServer, ForkServerLost
 from .supervise import WALL_GRACE_S, Outcome, RunLimits
+from .sweep import sweep_directory
 
 # A crash whose peak memory reached this fraction of the limit is reported as MLE, not RE: a
 # failed allocation often surfaces as a segfault or abort rather than a clean error.
@@ -283,7 +284,16 @@ class Judge:
             return report | {"verdict": "CE", "tests": skipped}
         parallel = max(1, int(self.request.get("parallel") or 1))
         if parallel == 1:
-            results = [self.run_test(i, test, program) for i, test in enumerate(tests)]
+            # Each test starts from what compiling left, as if it were judged alone: files a test
+            # writes (in the work dir, or in the scratch dirs) are gone before the next one runs.
+            compiled = files_under(self.sandbox.workdir)
+            results = []
+            for i, test in enumerate(tests):
+                if i:
+                    remove_new_files(self.sandbox.workdir, compiled)
+                    for directory in SCRATCH_DIRS:
+                        sweep_directory(directory, keep=os.path.realpath(self.sandbox.workdir))
+                results.append(self.run_test(i, test, program))
         else:
             from concurrent.futures import ThreadPoolExecutor  # only here: ~10 ms of imports
 
@@ -293,6 +303,40 @@ class Judge:
                 )
         verdict = next((r["verdict"] for r in results if r["verdict"] not in ("AC", "skipped")), "AC")
         return report | {"verdict": verdict, "tests": results}
+
+
+# Directories any solution may write to besides its work dir (the docker pool's /tmp, /dev/shm, ...),
+# emptied between tests; ``serve --sweep DIR`` names them.
+SCRATCH_DIRS: list[str] = []
+
+
+def files_under(root: str) -> set[str]:
+    """Every path under ``root`` (files and folders), as a set."""
+    found = set()
+    for directory, folders, files in os.walk(root):
+        found.update(os.path.join(directory, name) for name in folders + files)
+    return found
+
+
+def remove_new_files(root: str, kept: set[str]) -> None:
+    """Delete what appeared under ``root`` since ``kept`` was taken (a folder with everything in it)."""
+    for directory, folders, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            if path not in kept:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        for name in list(folders):
+            path = os.path.join(directory, name)
+            if path not in kept:
+                folders.remove(name)  # not walked into: swept whole
+                sweep_directory(path)
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
 
 
 def request_stops(request: dict) -> bool:

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+from . import judge
 from .judge import answer, runner_info, signal_name
 from .processes import ChildRegistry, become_subreaper, hide_from_solutions
 from .protocol import (
@@ -26,6 +27,7 @@ from .protocol import (
     read_exactly,
     write_all,
 )
+from .sweep import sweep_directory
 
 
 def judge_in_child(data: bytes) -> bytes:
@@ -61,33 +63,6 @@ def _status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         return signal_name(os.WTERMSIG(status))
     return f"exit {os.waitstatus_to_exitcode(status)}"
-
-
-def sweep_directory(path: str) -> bool:
-    """Delete everything under ``path`` (making locked directories accessible first); empty after?
-
-    A folder that does not exist is clean.
-    """
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                os.chmod(entry.path, 0o700)
-                sweep_directory(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    try:
-        return not os.listdir(path)
-    except OSError:
-        return False
 
 
 # /proc/sysvipc table -> (the *ctl function, its IPC_RMID command = 0, the id column)
@@ -127,6 +102,7 @@ def serve(sweep: list[str]) -> int:
     """Answer request frames on stdin until it ends; each in a fresh child, then a clean slate."""
     from .compilers import learn_site_dirs
 
+    judge.SCRATCH_DIRS[:] = sweep  # emptied between the tests of a request too
     become_subreaper()
     hide_from_solutions()
     runner_info()  # read once here; every child inherits it
