@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_programs import HOSTILE, SUM, SUM_CPP, SUM_TESTS, Case
+from sandbox_programs import ECHO_TESTS, HOSTILE, REMEMBERS_EARLIER_TESTS, SUM, SUM_CPP, SUM_TESTS, Case
 
 from alphaflow.sandbox import Limits, open_sandbox
 from alphaflow.sandbox.local import LocalSandbox, namespaces_work, not_enforced
@@ -251,6 +251,31 @@ async def test_temp_files_do_not_pass_between_solutions(either_path: LocalSandbo
             Path(directory, f"alphaflow-probe-{os.getuid() if os.geteuid() else 65534}").unlink(
                 missing_ok=True
             )
+
+
+@pytest.mark.parametrize("where", [".", "/tmp", "/dev/shm"])
+async def test_tests_of_one_judgement_never_see_each_others_files(either_path: LocalSandbox, where) -> None:
+    result = await _judge(either_path, REMEMBERS_EARLIER_TESTS(where), ECHO_TESTS)
+    if where == "." or result.isolation["temp_dirs"] == "private":
+        assert (result.verdict, result.passed) == ("AC", 3), [t.stdout for t in result.tests]
+    else:  # the host's shared /tmp is never emptied: the report says it is shared
+        assert "/tmp, /var/tmp and /dev/shm shared with the host" in not_enforced(result.isolation)
+        Path(where, "seen.txt").unlink(missing_ok=True)
+        shutil.rmtree(Path(where, "notes"), ignore_errors=True)
+
+
+async def test_emptying_the_private_tmp_between_tests_spares_a_runner_living_under_tmp(tmp_path) -> None:
+    """A checkout or venv under /tmp puts the runner there; the private /tmp binds it back in."""
+    from alphaflow.sandbox.local import runner_path
+
+    runner = tmp_path / "runner"
+    shutil.copytree(runner_path(), runner, ignore=shutil.ignore_patterns("__pycache__"))
+    before = sorted(p.name for p in runner.iterdir())
+    async with LocalSandbox(warn=False) as sandbox:
+        sandbox.runner_path = runner
+        result = await _judge(sandbox, REMEMBERS_EARLIER_TESTS("/tmp"), ECHO_TESTS)
+    assert (result.verdict, result.passed) == ("AC", 3)
+    assert sorted(p.name for p in runner.iterdir() if p.name != "__pycache__") == before
 
 
 def test_namespaces_are_used_where_the_host_allows_them() -> None:

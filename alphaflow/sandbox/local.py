@@ -250,8 +250,10 @@ class LocalSandbox(Sandbox):
             raise SandboxFault(f"the sandbox runner is missing: {self.runner_path}")
         async with self.concurrency:
             if self.namespaces:
+                # the private dirs are this judgement's own: emptied between its tests too
+                sweep = [arg for directory in PRIVATE_DIRS for arg in ("--sweep", directory)]
                 result = await self._spawn_isolated(
-                    [python3(), str(self.runner_path)], request, timeout_s, keep=self.runner_path
+                    [python3(), str(self.runner_path), *sweep], request, timeout_s, keep=self.runner_path
                 )
             else:
                 run_dir = Path(tempfile.mkdtemp(prefix="judge-", dir=self.work_dir))

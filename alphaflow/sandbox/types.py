@@ -41,8 +41,6 @@ SHOWN_TEXT_CHARS = 2000
 CheckerCallable = Callable[[str, str, str], bool]
 
 
-
-
 def normalize_language(language: str) -> str | None:
     """The runner's name for ``language``, or None when the image cannot run it."""
     return LANGUAGE_ALIASES.get(language.strip().lower())

@@ -1,4 +1,4 @@
-"""``python3 path/to/runner [--serve --sweep DIR ... | --info]`` (the folder) or ``python -m ...``.
+"""``python3 path/to/runner [--serve] [--sweep DIR ...] | --info`` (the folder) or ``python -m ...``.
 
 Run as a folder, Python puts the folder itself first on ``sys.path`` and runs this file as a
 top-level script, so the package is loaded here under a name of its own (``alphaflow_runner``) and

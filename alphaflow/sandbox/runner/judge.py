@@ -291,8 +291,9 @@ class Judge:
             for i, test in enumerate(tests):
                 if i:
                     remove_new_files(self.sandbox.workdir, compiled)
+                    keep = (os.path.realpath(self.sandbox.workdir), RUNNER_HOME)
                     for directory in SCRATCH_DIRS:
-                        sweep_directory(directory, keep=os.path.realpath(self.sandbox.workdir))
+                        sweep_directory(directory, keep)
                 results.append(self.run_test(i, test, program))
         else:
             from concurrent.futures import ThreadPoolExecutor  # only here: ~10 ms of imports
@@ -305,9 +306,11 @@ class Judge:
         return report | {"verdict": verdict, "tests": results}
 
 
-# Directories any solution may write to besides its work dir (the docker pool's /tmp, /dev/shm, ...),
-# emptied between tests; ``serve --sweep DIR`` names them.
+# Directories any solution may write to besides its work dir (the docker pool's /tmp, /dev/shm, ...,
+# or the local backend's private ones), emptied between tests; ``--sweep DIR`` names them. Never
+# emptied: the judgement's work dir and the runner's own folder (the local backend may bind it there).
 SCRATCH_DIRS: list[str] = []
+RUNNER_HOME = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
 
 
 def files_under(root: str) -> set[str]:

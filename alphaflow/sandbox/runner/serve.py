@@ -132,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     if "--info" in args:
         print(json.dumps(runner_info()))
         return 0
+    sweep = [args[index + 1] for index, arg in enumerate(args[:-1]) if arg == "--sweep"]
     if "--serve" in args:
-        sweep = [args[index + 1] for index, arg in enumerate(args[:-1]) if arg == "--sweep"]
         return serve(sweep)
+    judge.SCRATCH_DIRS[:] = sweep  # one request: emptied between its tests (private dirs only!)
     become_subreaper()
     hide_from_solutions()
     line, status = answer(sys.stdin.buffer.read())

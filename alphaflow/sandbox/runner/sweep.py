@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 
 
-def sweep_directory(path: str, keep: str | None = None) -> bool:
+def sweep_directory(path: str, keep: tuple[str, ...] = ()) -> bool:
     """Delete everything under ``path`` (making locked directories accessible first), except the
-    folder ``keep`` and what is in it (a judgement's own work dir, swept apart); empty after?
-
-    A folder that does not exist is clean.
+    folders in ``keep`` (real paths) and what is in them; empty after? Symbolic links are removed,
+    never followed. A folder that does not exist is clean.
     """
     try:
         entries = list(os.scandir(path))
@@ -19,11 +18,11 @@ def sweep_directory(path: str, keep: str | None = None) -> bool:
         return False
     for entry in entries:
         try:
-            if keep is not None and entry.path == keep:
+            if entry.path in keep:
                 continue
             if entry.is_dir(follow_symlinks=False):
-                if keep is not None and keep.startswith(entry.path + os.sep):
-                    sweep_directory(entry.path, keep)  # an ancestor of ``keep``: empty the rest
+                if any(kept.startswith(entry.path + os.sep) for kept in keep):
+                    sweep_directory(entry.path, keep)  # holds a kept folder: empty the rest
                     continue
                 os.chmod(entry.path, 0o700)
                 sweep_directory(entry.path)
