@@ -58,6 +58,7 @@ async def test_any_difference_in_code_limits_or_checker_is_a_new_judgement():
         subset = await sandbox.judge(ECHO_SUM, "python", TESTS[:1])
         stopping = await sandbox.judge(ECHO_SUM, "python", TESTS, stop_on_first_failure=True)
         assert inner.execs == 5 and subset.cached and stopping.cached and sandbox.tests_reused == 3
+        assert (sandbox.hits, sandbox.misses) == (2, 5) and subset.attempts == stopping.attempts == 1
 
 
 async def test_concurrent_identical_judgements_share_one_exec():

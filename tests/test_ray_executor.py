@@ -255,9 +255,12 @@ def test_self_reward_prompts_run_as_ray_units_with_the_local_results(
         (5, [1.0, 1.0], [3, 2]),
         (2, [1.0, 1.0, 1.0], [1, 1, 1]),  # every node solves something, even past --concurrency
         (7, [3.0, 1.0], [5, 2]),
+        (4, [100.0, 1.0, 1.0, 1.0], [1, 1, 1, 1]),  # the small nodes' places come from the big one
+        (8, [64.0, 2.0, 2.0], [6, 1, 1]),
     ],
 )
 def test_concurrency_is_shared_over_the_nodes_by_their_cpus(concurrency, cpus, shares):
     from alphaflow.executors.ray_bench import solving_shares
 
     assert solving_shares(concurrency, cpus) == shares
+    assert sum(shares) == max(concurrency, len(cpus))

@@ -123,8 +123,8 @@ async def run_units(
     counts: RunCounts | None = None,
 ) -> RunCounts:
     """Run ``units`` in plan order with at most ``concurrency`` solving and as many more being judged;
-    each result is on disk before it counts. Raises the first ``UserError`` a unit raised (after
-    cancelling the rest)."""
+    each result is on disk before it counts. Raises the first ``UserError`` a unit raised, after
+    cancelling the units still solving and recording those already being judged."""
     counts = counts or RunCounts()
     counts.planned += len(units)
     concurrency = max(1, concurrency)
@@ -132,6 +132,7 @@ async def run_units(
     alive = asyncio.Semaphore(2 * concurrency)  # solving + waiting on the judge
     stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     tasks: set[asyncio.Task[None]] = set()
+    judging: set[asyncio.Task[Any]] = set()  # units past solving: their model calls are paid for
 
     async def one(unit: Unit) -> None:
         released = False
@@ -141,6 +142,7 @@ async def run_units(
             if not released:
                 released = True
                 solving.release()
+                judging.add(asyncio.current_task())  # type: ignore[arg-type]
 
         try:
             result = await run_unit(
@@ -164,6 +166,7 @@ async def run_units(
             task = asyncio.create_task(one(unit))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            task.add_done_callback(judging.discard)
         while tasks:
             await asyncio.gather(*tasks)
 
@@ -171,6 +174,12 @@ async def run_units(
     try:
         await asyncio.wait({dispatcher, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if stopped.done():
+            # Units still solving stop now; units being judged are paid for and finish first, so
+            # what was spent stays on record (a resume counts it against --max-cost).
+            dispatcher.cancel()
+            for task in tasks - judging:
+                task.cancel()
+            await asyncio.gather(*(tasks & judging), return_exceptions=True)
             stopped.result()  # raises the unit's error
         dispatcher.result()
     finally:

@@ -61,14 +61,21 @@ def cpu_nodes(ray: Any) -> dict[str, float]:
 
 def solving_shares(concurrency: int, cpus: list[float]) -> list[int]:
     """``concurrency`` split over nodes in proportion to ``cpus`` (largest remainders), at least 1
-    each: e.g. 16 over (2, 2, 4) CPUs -> [4, 4, 8]; 2 over three nodes -> [1, 1, 1]."""
+    each, taken from the largest shares: 16 over (2, 2, 4) CPUs -> [4, 4, 8]; 8 over (64, 2, 2) ->
+    [6, 1, 1]. With fewer than one per node, every node gets 1 (the total exceeds ``concurrency``)."""
     total = sum(cpus)
     exact = [concurrency * c / total for c in cpus]
     shares = [int(x) for x in exact]
     by_remainder = sorted(range(len(cpus)), key=lambda i: exact[i] - shares[i], reverse=True)
     for i in by_remainder[: max(0, concurrency - sum(shares))]:
         shares[i] += 1
-    return [max(1, share) for share in shares]
+    for i in range(len(shares)):
+        if shares[i] == 0:
+            shares[i] = 1
+            largest = max(range(len(shares)), key=shares.__getitem__)
+            if shares[largest] > 1 and sum(shares) > concurrency:
+                shares[largest] -= 1
+    return shares
 
 
 def start_workers(
@@ -159,6 +166,7 @@ async def _drive(
     answered_at: dict[asyncio.Future[Any], float] = {}
     refs: dict[asyncio.Future[Any], Any] = {}
     try:
+        stop: UserError | None = None
         while pending or in_flight:
             while pending and any(load[i] < 2 * shares[i] for i in range(len(workers))):
                 unit = pending.pop()
@@ -180,10 +188,14 @@ async def _drive(
                     trace.write("".join(line + "\n" for line in reply["trace"]))
                     trace.flush()
                 if "user_error" in reply:
+                    # No new units; the ones in flight finish or fail fast (a spent budget refuses
+                    # their next call), so every unit already paid for is recorded before the stop.
                     error = reply["user_error"]
-                    raise (BudgetExceeded if error["type"] == "BudgetExceeded" else UserError)(
+                    stop = stop or (BudgetExceeded if error["type"] == "BudgetExceeded" else UserError)(
                         error["message"]
                     )
+                    pending.clear()
+                    continue
                 result = UnitResult.from_dict(reply["result"])
                 if result.key in written:  # a retried unit that had already answered: keep the first
                     continue
@@ -200,7 +212,9 @@ async def _drive(
                 counts.add(result)
                 if on_result:
                     on_result(result, counts)
-    finally:  # stopped (budget, Ctrl-C): the units still running are cancelled, not retried
+        if stop is not None:
+            raise stop
+    finally:  # stopped (Ctrl-C, a failed write): the units still running are cancelled, not retried
         for future in in_flight:
             future.cancel()
             _cancel(ray, refs.get(future))

@@ -233,6 +233,8 @@ class JudgementCache(Sandbox):
             )
         reused = sum(1 for entry in known if entry is not None)
         self.tests_reused += reused
+        if ran is None:  # answered without a run: a hit after all
+            self.hits, self.misses = self.hits + 1, self.misses - 1
         for key in keys:
             if key in self._tests:
                 self._tests.move_to_end(key)
@@ -247,7 +249,7 @@ class JudgementCache(Sandbox):
             backend=self.backend,
             language=normalize_language(language) or language,
             limits=limits or Limits(),
-            attempts=ran.attempts if ran is not None else 0,
+            attempts=ran.attempts if ran is not None else program_info["attempts"],
             message=ran.message if ran is not None else "",
             runner=dict(program_info["runner"]),
             isolation=dict(program_info["isolation"]),
@@ -295,6 +297,7 @@ def _program_info(result: JudgeResult) -> dict[str, Any]:
         "runner": result.runner,
         "isolation": result.isolation,
         "checker": result.checker,
+        "attempts": result.attempts,
     }
 
 
