@@ -147,6 +147,9 @@ def test_a_self_rewarding_iteration_with_hf_models(models, tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     stats = json.loads((out / "iteration_1" / "stats.json").read_text())
-    assert stats["prompts"] == 2 and stats["candidates"] == 8 and stats["judge_samples"] == 24
+    # 4 unseeded samples per prompt from a random tiny model: one may be empty (EOS first), and is
+    # dropped and reported rather than judged
+    assert stats["prompts"] == 2 and stats["candidates"] + len(stats["dropped_samples"]) == 8
+    assert stats["candidates"] >= 4 and stats["judge_samples"] == 3 * stats["candidates"]
     calls = model_calls(out / "trace.jsonl")
     assert len(calls) >= 4 and all(c["error"] is None and c["completion_tokens"] > 0 for c in calls)
