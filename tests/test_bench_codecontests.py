@@ -387,3 +387,70 @@ def test_max_cost_stops_the_run_cleanly_and_holds_across_resumes(tmp_path, scrip
     again = bench(*[a if a != "0.01" else f"{spent:.8f}" for a in argv], "--resume")
     assert again.returncode == 3 and "already spent" in again.stderr
     assert len(records(run_dir)) == len(finished) and len(server.calls()) == len(finished)
+
+
+TWO_CALLS_FLOW = """\
+name: two_calls
+inputs:
+  problem: {type: object}
+  language: {type: string, default: python}
+steps:
+  - id: think
+    kind: llm
+    user: "Think about: {{ inputs.problem.name }}"
+    max_tokens: 50
+  - id: write
+    kind: llm
+    user: "Now write the code for: {{ inputs.problem.name }}"
+    max_tokens: 50
+    output: {format: code, language: python}
+outputs:
+  code: "{{ write }}"
+"""
+
+
+def test_spend_of_a_unit_stopped_mid_flow_counts_against_the_budget_on_resume(tmp_path, scripted_server):
+    """A stop cuts a unit off after a paid call and before its record: what it spent is kept in
+    meta.json and counts against --max-cost when the run resumes."""
+    names = [p.name for p in load_jsonl(SAMPLE)[:2]]
+
+    def write(request) -> str:
+        if names[1] in request.last_user:
+            time.sleep(30)  # the second unit hangs on its second call: the stop comes here
+        return "```python\nprint(42)\n```"
+
+    server = scripted_server([Rule(step="think", response="thinking"), Rule(step="write", response=write)])
+    flow = tmp_path / "two_calls.yaml"
+    flow.write_text(TWO_CALLS_FLOW, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    model = "openai/priced-by-test"
+    argv = [
+        "codecontests", "--data", str(SAMPLE), "--names", ",".join(names), "--flow", str(flow),
+        "--model", model, "--api-base", server.base_url, "--price", f"{model}=1000,1000",
+        "--concurrency", "1", "--sandbox", "local", "--no-cache", "--out", str(run_dir),
+    ]  # fmt: skip
+    running = subprocess.Popen(
+        [sys.executable, "-m", "alphaflow", "bench", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wait_for_records(run_dir, 1, running)
+    deadline = time.monotonic() + 60
+    while len(server.calls("write")) < 2:  # the second unit paid for "think" and waits on "write"
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    running.send_signal(signal.SIGINT)
+    running.communicate(timeout=60)
+    assert running.returncode == 130
+    recorded = sum(r["cost_usd"] for r in records(run_dir))
+    paid = [
+        e["cost_usd"]
+        for e in map(json.loads, (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines())
+        if e["event"] == "model_call" and not e.get("error")
+    ]
+    meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    assert len(records(run_dir)) == 1 and len(paid) == 3 and recorded > 0
+    assert meta["unrecorded_spend_usd"] == pytest.approx(sum(paid) - recorded) and sum(paid) > recorded
+
+    # A budget between what the records say and what was spent: the resume refuses to start.
+    budget = recorded + (sum(paid) - recorded) / 2
+    again = bench(*[a for a in argv if a != "--no-cache"], "--resume", "--max-cost", f"{budget:.6f}")
+    assert again.returncode == 3 and "already spent" in again.stderr, again.stderr

@@ -12,7 +12,9 @@ from alphaflow.solve.problem_source import load_problem
 from alphaflow.solve.statement import parse_statement
 
 REPO = Path(__file__).resolve().parent.parent
-DATASET = Path("/work/shared/data/codecontests/train_sample.jsonl")
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "codecontests" / "train_sample.jsonl"
+if not DATASET.exists():
+    DATASET = Path("/work/shared/data/codecontests/train_sample.jsonl")
 
 
 def test_markdown_examples_with_fenced_blocks() -> None:

@@ -79,6 +79,7 @@ class BenchOutcome:
     # selection (--names, --limit, ...) leaves units of other problems here that are not in ``results``
     run_results: list[UnitResult] = field(default_factory=list)
     run_problems: int = 0
+    session_spent_usd: float | None = None  # this session's model spend as counted (None: unknown)
 
 
 def validate_options(options: BenchOptions) -> None:
@@ -175,8 +176,11 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
         raise UserError(f"--data {options.data}: no problem matches the filters")
     on_examples = examples_only(problem_set.problems)
     if on_examples:
-        print(f"alphaflow: warning: {len(on_examples)} problem(s) have no hidden tests and are evaluated on "
-              f"their examples, which the flow also sees: {', '.join(on_examples[:5])}", file=sys.stderr)
+        print(
+            f"alphaflow: warning: {len(on_examples)} problem(s) have no hidden tests and are evaluated on "
+            f"their examples, which the flow also sees: {', '.join(on_examples[:5])}",
+            file=sys.stderr,
+        )
     flow_path = resolve_flow_path(options.flow)
     run_dir = Path(options.out)
     store = RunStore(run_dir)
@@ -215,21 +219,48 @@ async def run_codecontests(options: BenchOptions) -> BenchOutcome:
         if result.key in planned_keys and result.key in done:
             counts.add(result)
     outcome = BenchOutcome(run_dir=run_dir, counts=counts, results=[], problems=len(problem_set.problems))
-    # --max-cost covers the whole run, resumes included: what earlier sessions spent is already gone.
-    options.spent_before_usd = sum(r.cost_usd or 0.0 for r in earlier)
+    # --max-cost covers the whole run, resumes included: what earlier sessions spent is already gone,
+    # recorded with their units, or (units stopped mid-flow) in meta.json's unrecorded_spend_usd.
+    options.spent_before_usd = sum(r.cost_usd or 0.0 for r in earlier) + float(
+        meta.get(UNRECORDED_SPEND, 0.0)
+    )
     if units and options.max_cost is not None and options.spent_before_usd >= options.max_cost:
         outcome.stopped = (
             f"budget reached: this run already spent ${options.spent_before_usd:.4f} of "
             f"--max-cost ${options.max_cost:.4f}; raise --max-cost to continue"
         )
     elif units:
-        await _execute(units, problem_set.by_name(), options, flow_path, store, counts, outcome)
+        try:
+            await _execute(units, problem_set.by_name(), options, flow_path, store, counts, outcome)
+        finally:  # stopped or not: spend no unit record carries counts against a resume's --max-cost
+            _record_unrecorded_spend(store, meta, units, outcome.session_spent_usd)
     store.close()
     outcome.run_results = store.read_results()
     outcome.results = [r for r in outcome.run_results if r.key in planned_keys]
     selected = {problem.name for problem in problem_set.problems}
     outcome.run_problems = len(selected | {r.problem for r in outcome.run_results})
     return outcome
+
+
+UNRECORDED_SPEND = "unrecorded_spend_usd"  # meta.json: paid model calls of units stopped mid-flow
+
+
+def _record_unrecorded_spend(
+    store: RunStore, meta: dict[str, Any], units: list[Unit], session_spent: float | None
+) -> None:
+    """Keep in meta.json what this session spent beyond the cost its unit records carry (units a
+    stop cut off mid-flow paid for calls and left no record); never raises."""
+    if not session_spent:
+        return
+    try:
+        keys = {unit.key for unit in units}
+        recorded = sum(r.cost_usd or 0.0 for r in store.read_results() if r.key in keys)
+        unrecorded = session_spent - recorded
+        if unrecorded > 1e-9:
+            meta[UNRECORDED_SPEND] = round(float(meta.get(UNRECORDED_SPEND, 0.0)) + unrecorded, 9)
+            store.write_meta(meta)
+    except Exception:  # an unreadable store or a full disk: the records still hold what they hold
+        pass
 
 
 async def _execute(
@@ -277,6 +308,9 @@ async def _execute(
             await sandbox.close()
     finally:
         if solver is not None:
+            router = getattr(solver, "router", None)
+            if router is not None:
+                outcome.session_spent_usd = router.usage.cost_usd
             await solver.close()
         store.close()
 
@@ -290,8 +324,9 @@ async def _execute_on_ray(
     counts: RunCounts,
     outcome: BenchOutcome,
 ) -> None:
-    from alphaflow.executors.ray_bench import run_units_ray
+    from alphaflow.executors.ray_bench import RayRunStats, run_units_ray
 
+    stats = options.ray_stats if options.ray_stats is not None else RayRunStats()
     try:
         with BenchProgress(len(units), already_done=counts.finished, quiet=options.quiet) as progress:
             try:
@@ -304,11 +339,12 @@ async def _execute_on_ray(
                     concurrency=options.concurrency,
                     on_result=progress.update,
                     counts=counts,
-                    stats=options.ray_stats,
+                    stats=stats,
                 )
             except BudgetExceeded as error:  # every finished unit is already on disk
                 outcome.stopped = str(error)
     finally:
+        outcome.session_spent_usd = stats.spent_usd
         store.close()
 
 

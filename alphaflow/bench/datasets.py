@@ -189,6 +189,7 @@ def evaluated_on_examples(problem: Problem) -> Problem:
 
 def examples_only(problems: Iterable[Problem]) -> list[str]:
     """Names of the problems evaluated on their own examples (hidden tests = the examples)."""
+
     def same(tests: list[TestCase]) -> list[tuple[str, str]]:
         return [(test.input, test.output) for test in tests]
 

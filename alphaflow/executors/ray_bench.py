@@ -48,6 +48,7 @@ class RayRunStats:
     queued_s: list[float] = field(default_factory=list)  # the worker has it -> a solving slot is free
     judgement_cache_hits: int = 0
     judgement_cache_misses: int = 0
+    spent_usd: float | None = None  # what the nodes' model calls cost (None: a node's count was lost)
 
 
 def cpu_nodes(ray: Any) -> dict[str, float]:
@@ -138,10 +139,8 @@ async def run_units_ray(
         stats.startup_s = time.perf_counter() - started
         with trace_path.open("a", encoding="utf-8") as trace:
             await _drive(ray, units, problems, workers, shares, store, trace, counts, on_result, stats)
-        for worker_stats in await asyncio.gather(*(_ref(w.stats.remote()) for w in workers)):
-            stats.judgement_cache_hits += worker_stats["judgement_cache_hits"]
-            stats.judgement_cache_misses += worker_stats["judgement_cache_misses"]
     finally:
+        await _collect_stats(workers, stats)  # also after a budget stop: what was spent is recorded
         await _stop(ray, workers, budget_actor)
     return counts
 
@@ -218,6 +217,20 @@ async def _drive(
         for future in in_flight:
             future.cancel()
             _cancel(ray, refs.get(future))
+
+
+async def _collect_stats(workers: list[Any], stats: RayRunStats) -> None:
+    """Add up the workers' judgement-cache counts and model spend; a lost worker's spend is unknown."""
+    replies = await asyncio.gather(*(_ref(w.stats.remote()) for w in workers), return_exceptions=True)
+    spent: float | None = 0.0
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            spent = None
+            continue
+        stats.judgement_cache_hits += reply["judgement_cache_hits"]
+        stats.judgement_cache_misses += reply["judgement_cache_misses"]
+        spent = None if spent is None else spent + float(reply.get("spent_usd") or 0.0)
+    stats.spent_usd = spent
 
 
 def _overhead(

@@ -158,10 +158,12 @@ class NodeWorker:
 
     async def stats(self) -> dict[str, Any]:
         cache = self.sandbox
+        router = getattr(self.solver, "router", None)
         return {
             "units_run": self.units_run,
             "judgement_cache_hits": getattr(cache, "hits", 0),
             "judgement_cache_misses": getattr(cache, "misses", 0),
+            "spent_usd": router.usage.cost_usd if router is not None else 0.0,
         }
 
     async def close(self) -> None:
