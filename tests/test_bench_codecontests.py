@@ -449,6 +449,8 @@ def test_spend_of_a_unit_stopped_mid_flow_counts_against_the_budget_on_resume(tm
     meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
     assert len(records(run_dir)) == 1 and len(paid) == 3 and recorded > 0
     assert meta["unrecorded_spend_usd"] == pytest.approx(sum(paid) - recorded) and sum(paid) > recorded
+    report = bench("report", str(run_dir), "--json")
+    assert json.loads(report.stdout)["runs"][0]["summary"]["cost_usd"]["total"] == pytest.approx(sum(paid))
 
     # A budget between what the records say and what was spent: the resume refuses to start.
     budget = recorded + (sum(paid) - recorded) / 2

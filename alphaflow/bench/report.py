@@ -36,12 +36,18 @@ def load_run(run_dir: str | Path, *, seed: int = 0) -> LoadedRun:
     flow = Path(str(meta.get("flow") or "?")).stem
     model = short_name(str(meta["model"])) if meta.get("model") else ""
     label = f"{Path(run_dir).name}: {flow}" + (f" / {model}" if model else "")
+    summary = summarize(results, seed=seed)
+    unrecorded = float(meta.get("unrecorded_spend_usd") or 0.0)  # units a stop cut off mid-flow
+    if unrecorded:
+        cost = summary["cost_usd"]
+        cost["unrecorded"] = unrecorded
+        cost["total"] = None if cost["total"] is None else cost["total"] + unrecorded
     return LoadedRun(
         run_dir=Path(run_dir),
         label=label,
         meta=meta,
         records=[r.to_dict() for r in results],
-        summary=summarize(results, seed=seed),
+        summary=summary,
         results=results,
     )
 
