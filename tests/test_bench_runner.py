@@ -106,3 +106,11 @@ async def test_a_user_error_stops_the_run_keeping_every_finished_result(tmp_path
     # units 0 and 1 had solved (their model calls are paid for): judged and on disk before the stop
     assert sorted(r.sample_index for r in kept) == [0, 1] and all(r.evaluation for r in kept)
     assert 3 not in solver.spans and 4 not in solver.spans
+
+
+async def test_a_user_error_after_every_unit_was_dispatched_still_records_the_units_being_judged(tmp_path):
+    solver = TimedSolver(fail_on=2)  # units 0 and 1 are being judged when unit 2 fails
+    with pytest.raises(UserError, match="budget reached"):
+        await _run(tmp_path, solver, _units(3), concurrency=2)
+    kept = RunStore(tmp_path / "run").read_results()
+    assert sorted(r.sample_index for r in kept) == [0, 1] and all(r.evaluation for r in kept)

@@ -167,21 +167,24 @@ async def run_units(
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             task.add_done_callback(judging.discard)
-        while tasks:
-            await asyncio.gather(*tasks)
 
     dispatcher = asyncio.create_task(dispatch())
     try:
-        await asyncio.wait({dispatcher, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        # Never gather the units under the dispatcher: cancelling it would cancel them all.
+        waiting: set[asyncio.Future[Any]] = {dispatcher, stopped}
+        while not stopped.done() and (not dispatcher.done() or tasks):
+            await asyncio.wait(waiting | tasks, return_when=asyncio.FIRST_COMPLETED)
+            if dispatcher.done():
+                dispatcher.result()  # a dispatcher that failed (it cannot, but never silently)
         if stopped.done():
             # Units still solving stop now; units being judged are paid for and finish first, so
             # what was spent stays on record (a resume counts it against --max-cost).
             dispatcher.cancel()
             for task in tasks - judging:
                 task.cancel()
-            await asyncio.gather(*(tasks & judging), return_exceptions=True)
+            if tasks & judging:
+                await asyncio.wait(tasks & judging)
             stopped.result()  # raises the unit's error
-        dispatcher.result()
     finally:
         for task in (dispatcher, *tasks):
             task.cancel()
