@@ -104,10 +104,11 @@ def make_non_dumpable() -> bool:
 
 
 def _unshare_prefix(unshare: str, as_root: bool) -> list[str]:
-    """The outer ``unshare``: new network, PID (own /proc) and mount namespaces; a user namespace
-    where we are root when the host process is not."""
+    """The outer ``unshare``: new network, PID (own /proc), IPC and mount namespaces; a user
+    namespace where we are root when the host process is not."""
     spaces = [
         "--net",
+        "--ipc",
         "--pid",
         "--fork",
         "--kill-child",
@@ -171,6 +172,7 @@ def isolation_report(namespaces: bool, non_dumpable: bool) -> dict[str, str]:
         "network": "none" if namespaces else "open",
         "processes": "private" if namespaces else "visible",
         "temp_dirs": "private" if namespaces else "shared",
+        "ipc": "private" if namespaces else "shared",
         "user": "nobody" if root else "same user as alphaflow",
         "file_system": "host",  # never isolated here: world-readable files, or all of the user's
     }
@@ -178,6 +180,7 @@ def isolation_report(namespaces: bool, non_dumpable: bool) -> dict[str, str]:
 
 WEAK_VALUES = {
     "file_system": "host",
+    "ipc": "shared",
     "host_process": "readable by the same user",
     "network": "open",
     "processes": "visible",
@@ -190,6 +193,7 @@ def not_enforced(isolation: dict[str, str]) -> list[str]:
     """One phrase per weak property of ``isolation``, e.g. ``["network open", ...]``."""
     phrases = {
         "file_system": "the host's files are readable (world-readable ones at least)",
+        "ipc": "System V and POSIX IPC objects shared with the host",
         "host_process": "alphaflow's /proc readable by solutions",
         "network": "network open",
         "processes": "other processes visible in /proc",

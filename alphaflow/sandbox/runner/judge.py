@@ -26,7 +26,7 @@ from .protocol import (
 )
 from .pyfork import ForkServer, ForkServerLost
 from .supervise import WALL_GRACE_S, Outcome, RunLimits
-from .sweep import sweep_directory
+from .sweep import CleanSlate
 
 # A crash whose peak memory reached this fraction of the limit is reported as MLE, not RE: a
 # failed allocation often surfaces as a segfault or abort rather than a clean error.
@@ -113,6 +113,7 @@ class Judge:
         self.checker = request.get("checker") or {"kind": "tokens"}
         self.keep = int(request.get("keep_bytes", 4096))
         self.checker_program: Program | None = None
+        self.slate: CleanSlate | None = None  # taken after compiling (sequential tests only)
         self.stop = threading.Event()
         # Python tests go through fork servers (one per concurrent test) unless the request says not to.
         self.use_fork_server = bool(request.get("python_fork_server", True))
@@ -223,6 +224,8 @@ class Judge:
             processes=sandbox_processes(self.limits),
             file_bytes=1 << 20,
         )
+        if self.slate is not None:  # the test may have rewritten the checker: run the one compiled
+            self.slate.restore_files()
         outcome = self.sandbox.run(self.checker_program.argv + paths, b"", limits)
         shutil.rmtree(directory, ignore_errors=True)
         said = _last_line(bytes(outcome.stdout) + b"\n" + bytes(outcome.stderr))
@@ -284,16 +287,17 @@ class Judge:
             return report | {"verdict": "CE", "tests": skipped}
         parallel = max(1, int(self.request.get("parallel") or 1))
         if parallel == 1:
-            # Each test starts from what compiling left, as if it were judged alone: files a test
-            # writes (in the work dir, or in the scratch dirs) are gone before the next one runs.
-            compiled = files_under(self.sandbox.workdir)
+            # Each test starts from what compiling left, as if it were judged alone (see CleanSlate).
+            self.slate = CleanSlate(
+                self.sandbox.workdir,
+                scratch=tuple(SCRATCH_DIRS),
+                keep=(RUNNER_HOME,),
+                ipc_uid=self.sandbox.child_uid if SCRATCH_DIRS else None,  # IPC is private then
+            )
             results = []
             for i, test in enumerate(tests):
                 if i:
-                    remove_new_files(self.sandbox.workdir, compiled)
-                    keep = (os.path.realpath(self.sandbox.workdir), RUNNER_HOME)
-                    for directory in SCRATCH_DIRS:
-                        sweep_directory(directory, keep)
+                    self.slate.restore()
                 results.append(self.run_test(i, test, program))
         else:
             from concurrent.futures import ThreadPoolExecutor  # only here: ~10 ms of imports
@@ -309,37 +313,9 @@ class Judge:
 # Directories any solution may write to besides its work dir (the docker pool's /tmp, /dev/shm, ...,
 # or the local backend's private ones), emptied between tests; ``--sweep DIR`` names them. Never
 # emptied: the judgement's work dir and the runner's own folder (the local backend may bind it there).
+# Given, they also mean System V IPC is private to the judgement (a container, or an IPC namespace).
 SCRATCH_DIRS: list[str] = []
 RUNNER_HOME = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-
-
-def files_under(root: str) -> set[str]:
-    """Every path under ``root`` (files and folders), as a set."""
-    found = set()
-    for directory, folders, files in os.walk(root):
-        found.update(os.path.join(directory, name) for name in folders + files)
-    return found
-
-
-def remove_new_files(root: str, kept: set[str]) -> None:
-    """Delete what appeared under ``root`` since ``kept`` was taken (a folder with everything in it)."""
-    for directory, folders, files in os.walk(root):
-        for name in files:
-            path = os.path.join(directory, name)
-            if path not in kept:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-        for name in list(folders):
-            path = os.path.join(directory, name)
-            if path not in kept:
-                folders.remove(name)  # not walked into: swept whole
-                sweep_directory(path)
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
 
 
 def request_stops(request: dict) -> bool:

@@ -27,7 +27,7 @@ from .protocol import (
     read_exactly,
     write_all,
 )
-from .sweep import sweep_directory
+from .sweep import remove_sysv_ipc, sweep_directory
 
 
 def judge_in_child(data: bytes) -> bytes:
@@ -63,39 +63,6 @@ def _status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         return signal_name(os.WTERMSIG(status))
     return f"exit {os.waitstatus_to_exitcode(status)}"
-
-
-# /proc/sysvipc table -> (the *ctl function, its IPC_RMID command = 0, the id column)
-_SYSV_TABLES = {"shm": "shmctl", "sem": "semctl", "msg": "msgctl"}
-
-
-def remove_sysv_ipc(uid: int) -> bool:
-    """Remove the System V shared memory segments, semaphores and message queues ``uid`` owns
-    (they outlive the process that made them); True when none is left."""
-    clean = True
-    libc = None
-    for table, function in _SYSV_TABLES.items():
-        try:
-            with open(f"/proc/sysvipc/{table}") as handle:
-                rows = handle.read().splitlines()[1:]
-        except OSError:
-            continue  # no System V IPC here (gVisor, or a kernel without it)
-        for row in rows:
-            fields = row.split()
-            uid_column = 4 if table == "sem" else 7
-            try:
-                if int(fields[uid_column]) != uid:
-                    continue
-                ipc_id = int(fields[1])
-            except (IndexError, ValueError):
-                continue
-            if libc is None:
-                import ctypes
-
-                libc = ctypes.CDLL(None, use_errno=True)
-            if getattr(libc, function)(ipc_id, 0, 0) != 0:  # IPC_RMID
-                clean = False
-    return clean
 
 
 def serve(sweep: list[str]) -> int:
