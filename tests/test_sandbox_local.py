@@ -278,6 +278,18 @@ async def test_emptying_the_private_tmp_between_tests_spares_a_runner_living_und
     assert sorted(p.name for p in runner.iterdir() if p.name != "__pycache__") == before
 
 
+async def test_a_runner_reached_through_a_link_under_tmp_still_judges(tmp_path) -> None:
+    """A checkout under /tmp reached through a symbolic link (the private /tmp binds the real path)."""
+    from alphaflow.sandbox.local import runner_path
+
+    shutil.copytree(runner_path(), tmp_path / "real" / "runner", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    async with LocalSandbox(warn=False) as sandbox:
+        sandbox.runner_path = tmp_path / "link" / "runner"
+        result = await _judge(sandbox, SUM, SUM_TESTS)
+    assert (result.verdict, result.passed) == ("AC", 2), result.message
+
+
 def test_namespaces_are_used_where_the_host_allows_them() -> None:
     # CI runs as root, where unshare(1) always works: the strong path must be the one taken there.
     if os.geteuid() != 0 or shutil.which("unshare") is None:

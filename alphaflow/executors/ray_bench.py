@@ -120,7 +120,9 @@ async def run_units_ray(
 ) -> RunCounts:
     """Run ``units`` on the cluster of ``options.ray_address``; same contract as ``run_units``.
 
-    Raises ``BudgetExceeded``/``UserError`` (after cancelling what is in flight) when a unit hit one.
+    Raises ``BudgetExceeded``/``UserError`` when a unit hit one: no unit is sent after it, and the
+    units in flight are collected first (each finishes, or fails fast on the spent budget), so every
+    unit already paid for is recorded. Ctrl-C cancels what is in flight.
     """
     ray = connect(getattr(options, "ray_address", None))
     counts = counts or RunCounts()

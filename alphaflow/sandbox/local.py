@@ -257,7 +257,11 @@ class LocalSandbox(Sandbox):
                 # the private dirs are this judgement's own: emptied between its tests too
                 sweep = [arg for directory in PRIVATE_DIRS for arg in ("--sweep", directory)]
                 result = await self._spawn_isolated(
-                    [python3(), str(self.runner_path), *sweep], request, timeout_s, keep=self.runner_path
+                    # by its real path: that is where the private /tmp binds it back when it lives there
+                    [python3(), str(self.runner_path.resolve()), *sweep],
+                    request,
+                    timeout_s,
+                    keep=self.runner_path,
                 )
             else:
                 run_dir = Path(tempfile.mkdtemp(prefix="judge-", dir=self.work_dir))
