@@ -166,3 +166,23 @@ def _remove_segment(key: int) -> None:
     shmid = libc.shmget(key, 0, 0)
     if shmid >= 0:
         libc.shmctl(shmid, 0, None)  # IPC_RMID
+
+
+# Stops its parent: under the Python fork server that is the server itself.
+STOPS_ITS_PARENT = "import os, signal\nprint(input())\nos.kill(os.getppid(), signal.SIGSTOP)\n"
+
+
+async def test_a_solution_that_stops_the_fork_server_is_still_judged_promptly(sandbox) -> None:
+    """Its fork server stops answering: the tests are rerun without one, where the solution's parent
+    is the runner (another user: the kill is refused). Where solutions run as the runner's own user
+    (the docker pool, a non-root host) they can stop the runner itself; the judgement then ends as
+    SE (not judged, left out of pass@k), never as a verdict: not timed here."""
+    import time
+
+    if sandbox.backend == "docker" or os.geteuid() != 0:
+        pytest.skip("solutions run as the runner's own user here")
+    started = time.monotonic()
+    result = await sandbox.judge(STOPS_ITS_PARENT, "python", ECHO_TESTS, Limits(time_s=2))
+    assert result.verdict == "RE" and _outputs(result) == ["1", "2", "3"], result.message
+    assert all("PermissionError" in t.stderr for t in result.tests)
+    assert time.monotonic() - started < 40  # the lost server costs its answer timeout (10 s), no more

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 
@@ -9,9 +10,19 @@ from .compilers import Program
 from .processes import Sandbox, child_limits
 from .supervise import Outcome, Pipes, RunLimits, reap_quietly, send_signal, supervise
 
+# How long the server may take to answer (its next child is usually forked already; a server a
+# solution stopped with SIGSTOP never answers, and the test is rerun the classic way instead).
+ANSWER_TIMEOUT_S = 10.0
+
 
 class ForkServerLost(Exception):
-    """The fork server died or answered nonsense: the test is rerun the classic way."""
+    """The fork server died, answered nonsense or stopped answering: the test is rerun the classic way."""
+
+
+def _wait_for_answer(control: socket.socket) -> None:
+    readable, _, _ = select.select([control], [], [], ANSWER_TIMEOUT_S)
+    if not readable:
+        raise ForkServerLost(f"no answer from the fork server within {ANSWER_TIMEOUT_S:g} s")
 
 
 class ForkServer:
@@ -49,6 +60,7 @@ class ForkServer:
         outcome = None
         try:
             try:
+                _wait_for_answer(self.control)
                 answer = self.control.recv(64)  # the child forked ahead for this test (usually waiting)
                 if not answer.startswith(b"P"):
                     raise ForkServerLost(f"unexpected answer {answer[:20]!r}")
@@ -67,9 +79,9 @@ class ForkServer:
         return outcome
 
     def close(self) -> None:
-        self.control.close()  # the server reads EOF and exits
+        self.control.close()  # a running server reads EOF and exits; a stopped one only dies
+        send_signal(self.process.pid, 9, group=True)  # SIGKILL: it and its forked-ahead child
         reap_quietly(self.process.pid)
-        send_signal(self.process.pid, 9, group=True)
         self.sandbox.registry.done(self.process.pid)
         self.stdio.close_all()
 
@@ -83,6 +95,8 @@ class ServerWaiter:
 
     def reap(self, blocking: bool) -> tuple[int, float, int] | None:
         try:
+            if blocking:
+                _wait_for_answer(self.control)
             message = self.control.recv(128, 0 if blocking else socket.MSG_DONTWAIT)
         except BlockingIOError:
             return None
