@@ -334,8 +334,10 @@ import asyncio, sys
 from alphaflow.sandbox import open_sandbox
 
 async def main():
-    sandbox = open_sandbox("docker", pool_size=1, warn=False)
-    await sandbox.start()  # never closed: only atexit or the reaper can remove its container
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    sandbox = open_sandbox("docker", pool_size=size, warn=False)
+    await sandbox.start()  # never closed: only atexit or the reaper can remove its containers
+    await sandbox.warm(size)
     print("ready", flush=True)
     if sys.argv[1] == "hang":
         await asyncio.sleep(600)
@@ -352,8 +354,9 @@ def _owned_by(client: object, pid: int) -> list[str]:
     ]
 
 
-async def test_exit_without_close_leaves_no_container(client: object) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", POOL_HOLDER, "exit"], stdout=subprocess.PIPE)
+@pytest.mark.parametrize("containers", ["1", "3"])
+async def test_exit_without_close_leaves_no_container(client: object, containers: str) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", POOL_HOLDER, "exit", containers], stdout=subprocess.PIPE)
     assert holder.stdout.readline() == b"ready\n"
     assert holder.wait(timeout=120) == 0
     assert _owned_by(client, holder.pid) == []

@@ -118,7 +118,7 @@ _live_pools: set[DockerSandbox] = set()
 @atexit.register
 def _remove_containers_at_exit() -> None:
     for pool in list(_live_pools):
-        pool.remove_all_now()
+        pool.remove_all_now(side_by_side=False)  # the interpreter is exiting: no new threads
 
 
 class DockerSandbox(Sandbox):
@@ -187,7 +187,9 @@ class DockerSandbox(Sandbox):
         _live_pools.discard(self)
         self._threads.shutdown(wait=False)
 
-    def remove_all_now(self) -> None:
+    def remove_all_now(self, side_by_side: bool = True) -> None:
+        """Remove every container of the pool; ``side_by_side``: in threads (one engine round trip,
+        ~70 ms, each), so a run's end does not wait for them in turn."""
         with self._lock:
             containers = list(self._all.values())
             self._all.clear()
@@ -196,15 +198,13 @@ class DockerSandbox(Sandbox):
         for container in containers:
             if container.runner is not None:
                 container.runner.close()
-        if len(containers) <= 1:
-            for container in containers:
-                self._remove(container.id)
+        ids = [container.id for container in containers]
+        if not side_by_side or len(ids) < 2:
+            for container_id in ids:
+                self._remove(container_id)
             return
-        # one engine round trip each (~70 ms): side by side, a run's end does not wait for them in turn
-        with ThreadPoolExecutor(
-            min(len(containers), 8), thread_name_prefix="alphaflow-sandbox-rm"
-        ) as removing:
-            list(removing.map(self._remove, [container.id for container in containers]))
+        with ThreadPoolExecutor(min(len(ids), 8), thread_name_prefix="alphaflow-sandbox-rm") as removing:
+            list(removing.map(self._remove, ids))
 
     def _create(self, serve: bool = True) -> PooledContainer:
         """Start a container and, for the pool (``serve``), its persistent runner."""
