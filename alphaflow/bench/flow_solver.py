@@ -122,7 +122,10 @@ class FlowSolver:
         )
 
     async def warm_up(self) -> None:
-        await warm_up_router(self.router, self.model)
+        """The model client's one-off set-up (``ModelRouter.warm_up``: lazy imports and response
+        models, ~0.3 s of CPU) in a thread, before the first units: left to them, it holds back every
+        unit's first request. Run it beside other start-up work (the sandbox pool)."""
+        await asyncio.to_thread(self.router.warm_up, self.model)
 
     async def close(self) -> None:
         self.router.close()
@@ -153,10 +156,3 @@ def _preload_model_client() -> None:
     from alphaflow.models.litellm_backend import import_litellm
 
     import_litellm()
-
-
-async def warm_up_router(router: Any, model: str | None) -> None:
-    """The model client's one-off set-up (``ModelRouter.warm_up``: lazy imports and response models,
-    ~0.3 s of CPU) in a thread, before the first units: left to them, it holds back every unit's
-    first request. Start it beside other start-up work (the sandbox pool)."""
-    await asyncio.to_thread(router.warm_up, model)

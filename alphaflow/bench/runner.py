@@ -52,6 +52,22 @@ class RunCounts:
 OnResult = Callable[[UnitResult, RunCounts], None]
 
 
+def release_once(slots: asyncio.Semaphore, then: Callable[[], Any] | None = None) -> Callable[[], None]:
+    """A callable that gives one of ``slots`` back (and calls ``then``) the first time only: a unit
+    frees its solving place when its flow is done, or in any case when it ends."""
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            slots.release()
+            if then is not None:
+                then()
+
+    return release
+
+
 async def run_unit(
     unit: Unit,
     problem: Problem,
@@ -135,15 +151,8 @@ async def run_units(
     judging: set[asyncio.Task[Any]] = set()  # units past solving: their model calls are paid for
 
     async def one(unit: Unit) -> None:
-        released = False
-
-        def release_solving() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                solving.release()
-                judging.add(asyncio.current_task())  # type: ignore[arg-type]
-
+        task = asyncio.current_task()
+        release_solving = release_once(solving, then=lambda: judging.add(task))  # type: ignore[arg-type]
         try:
             result = await run_unit(
                 unit, problems[unit.problem], solver, sandbox, limits_for, solved=release_solving

@@ -40,7 +40,7 @@ from alphaflow.engine.positions import (
     YamlSyntaxError,
     format_path,
     load_with_positions,
-    unknown_key_message,
+    schema_error_message,
 )
 from alphaflow.errors import UserError
 
@@ -340,18 +340,16 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
 
 
 def _message(item: dict[str, Any], yaml_path: tuple[Any, ...], data: Any) -> str:
-    kind = item["type"]
-    if kind == "extra_forbidden":
-        key = str(yaml_path[-1])
+    def allowed() -> list[str]:
         model = _model_at(yaml_path[:-1], data)
-        return unknown_key_message(key, list(model.model_fields) if model else [])
-    if kind == "missing":
-        return f"missing required field '{yaml_path[-1]}'"
-    if kind == "union_tag_invalid":
-        tag = item.get("ctx", {}).get("tag")
-        return f"unknown check kind '{tag}' (expected one of: {', '.join(CHECK_KINDS)})"
-    if kind == "union_tag_not_found":
-        return f"missing field 'kind' (one of: {', '.join(CHECK_KINDS)})"
+        return list(model.model_fields) if model else []
+
+    shared = schema_error_message(
+        item, str(yaml_path[-1]) if yaml_path else "", allowed, "check", CHECK_KINDS
+    )
+    if shared is not None:
+        return shared
+    kind = item["type"]
     if kind == "string_pattern_mismatch" and yaml_path and yaml_path[-1] == "name":
         return f"'{item['input']}' is not a valid check name (letters, digits, _ . -)"
     return str(item["msg"]).removeprefix("Value error, ")

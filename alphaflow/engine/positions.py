@@ -8,6 +8,7 @@ indices) to its position, so every validation error can say ``file:line:col``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,22 @@ def unknown_key_message(key: object, allowed: list[str]) -> str:
     if close:
         return f"unknown key '{key}' (did you mean '{close[0]}'?)"
     return f"unknown key '{key}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+
+
+def schema_error_message(
+    item: dict[str, Any], key: object, allowed: Callable[[], list[str]], noun: str, kinds: Iterable[str]
+) -> str | None:
+    """The shared wording of a pydantic error ``item`` at ``key`` in a validated YAML file: an unknown
+    key (``allowed()`` lists the keys there), a missing field, an unknown or missing ``kind`` of a
+    ``noun`` ("step", "check"); None for anything else (the caller words it)."""
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return unknown_key_message(key, allowed())
+    if kind == "missing":
+        return f"missing required field '{key}'"
+    if kind == "union_tag_invalid":
+        tag = item.get("ctx", {}).get("tag")
+        return f"unknown {noun} kind '{tag}' (expected one of: {', '.join(kinds)})"
+    if kind == "union_tag_not_found":
+        return f"missing field 'kind' (one of: {', '.join(kinds)})"
+    return None

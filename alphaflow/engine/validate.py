@@ -26,7 +26,7 @@ from alphaflow.engine.positions import (
     YamlSyntaxError,
     format_path,
     load_with_positions,
-    unknown_key_message,
+    schema_error_message,
 )
 from alphaflow.engine.resolve import resolve_flow
 from alphaflow.engine.templating import JINJA_GLOBALS, TemplateError, references
@@ -210,19 +210,15 @@ class _FileCheck:
         return tuple(path), False
 
     def _message(self, item: dict[str, Any], path: Path_) -> str:
-        kind = item["type"]
-        if kind == "extra_forbidden":
+        def allowed() -> list[str]:
             model = self._model_at(path[:-1])
             fields = model.model_fields.items() if model else []
-            names = [f.alias or name for name, f in fields if name != "required"]
-            return unknown_key_message(path[-1], names)
-        if kind == "missing":
-            return f"missing required field '{path[-1]}'"
-        if kind == "union_tag_invalid":
-            tag = item.get("ctx", {}).get("tag")
-            return f"unknown step kind '{tag}' (expected one of: {', '.join(S.STEP_KINDS)})"
-        if kind == "union_tag_not_found":
-            return f"missing field 'kind' (one of: {', '.join(S.STEP_KINDS)})"
+            return [f.alias or name for name, f in fields if name != "required"]
+
+        shared = schema_error_message(item, path[-1] if path else "", allowed, "step", S.STEP_KINDS)
+        if shared is not None:
+            return shared
+        kind = item["type"]
         if kind == "string_pattern_mismatch" and path and path[-1] == "id":
             return f"'{item['input']}' is not a valid id (letters, digits and _, not starting with a digit)"
         if kind == "string_pattern_mismatch" and path == ("name",):
@@ -405,11 +401,17 @@ class _FileCheck:
         takes = ", ".join(entry.argument_names()) or "none"
         for key in unknown:
             arg_path = (*path, "args", key)
-            self.add(self.source_map.key(arg_path), arg_path,
-                     f"step function '{name}' has no argument '{key}' (arguments: {takes})")
+            self.add(
+                self.source_map.key(arg_path),
+                arg_path,
+                f"step function '{name}' has no argument '{key}' (arguments: {takes})",
+            )
         for key in missing:
-            self.add(self.source_map.value(field_path), field_path,
-                     f"step function '{name}' needs argument '{key}' (give it in `args`)")
+            self.add(
+                self.source_map.value(field_path),
+                field_path,
+                f"step function '{name}' needs argument '{key}' (give it in `args`)",
+            )
 
     # -- templates -----------------------------------------------------------------------------
     def _check_template(

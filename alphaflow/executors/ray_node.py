@@ -116,7 +116,7 @@ class NodeWorker:
         ``problem_ref`` is ``[ObjectRef of the Problem]``: fetched once per problem and kept.
         """
         from alphaflow.bench.codecontests import _limits_for
-        from alphaflow.bench.runner import run_unit
+        from alphaflow.bench.runner import release_once, run_unit
         from alphaflow.bench.units import Unit
 
         received_at = time.time()
@@ -128,14 +128,7 @@ class NodeWorker:
             problem = self.problems[parsed.problem] = await problem_ref[0]
         await self.solving.acquire()
         queued_s = time.time() - received_at  # waiting for a solving slot: queueing, not Ray's cost
-        released = False
-
-        def release_solving() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self.solving.release()
-
+        release_solving = release_once(self.solving)
         try:
             result = await run_unit(
                 parsed, problem, self.solver, self.sandbox, _limits_for(self.options), solved=release_solving

@@ -84,20 +84,10 @@ class _TestEntry:
     program: dict[str, Any]  # compile_output, compile_s, runner, checker, isolation
 
 
-def judgement_key(
-    code: str,
-    language: str,
-    tests: Iterable[Any],
-    limits: Limits | None,
-    checker: Checker,
-    stop_on_first_failure: bool,
-    keep_bytes: int,
-) -> str | None:
-    """A SHA-256 hex digest naming one judgement, or ``None`` when it cannot be cached."""
-    program = program_key(code, language, limits, checker, keep_bytes)
-    if program is None:
-        return None
-    payload = [program, normalize_tests(tests), bool(stop_on_first_failure)]
+def judgement_key(program: str, tests: list[dict[str, Any]], stop_on_first_failure: bool) -> str:
+    """A SHA-256 hex digest naming one judgement: ``program_key``'s, the normalised tests (their
+    kinds included) and whether it stops at the first failure."""
+    payload = [program, tests, bool(stop_on_first_failure)]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -151,11 +141,13 @@ class JudgementCache(Sandbox):
         keep_bytes: int = DEFAULT_KEEP_BYTES,
     ) -> JudgeResult:
         tests = list(tests)
-        key = judgement_key(code, language, tests, limits, checker, stop_on_first_failure, keep_bytes)
-        if key is None:
+        program = program_key(code, language, limits, checker, keep_bytes)
+        if program is None:  # a host-side checker callable: nothing names the judgement
             return await self.inner.judge(
                 code, language, tests, limits, checker, stop_on_first_failure, keep_bytes
             )
+        normalised = normalize_tests(tests)
+        key = judgement_key(program, normalised, stop_on_first_failure)
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
@@ -174,7 +166,7 @@ class JudgementCache(Sandbox):
         self._entries[key] = entry
         try:
             result = await self._judge_unknown(
-                code, language, tests, limits, checker, stop_on_first_failure, keep_bytes
+                code, language, tests, limits, checker, stop_on_first_failure, keep_bytes, program, normalised
             )
         except BaseException:
             self._entries.pop(key, None)
@@ -202,12 +194,12 @@ class JudgementCache(Sandbox):
         checker: Checker,
         stop_on_first_failure: bool,
         keep_bytes: int,
+        program: str,
+        normalised: list[dict[str, Any]],
     ) -> JudgeResult:
-        """A judgement not in the cache: only the tests this program has not met yet are run."""
+        """A judgement not in the cache: only the tests this program has not met yet are run.
+        ``program`` is its ``program_key``, ``normalised`` its tests as ``normalize_tests`` gives them."""
         started = time.perf_counter()
-        program = program_key(code, language, limits, checker, keep_bytes)
-        assert program is not None  # judgement_key() was not None either
-        normalised = normalize_tests(tests)
         keys = [key_of_test(program, test) for test in normalised]
         known = [self._tests.get(key) for key in keys]
         needed = _tests_to_run(known, stop_on_first_failure)

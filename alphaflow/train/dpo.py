@@ -18,12 +18,10 @@ from alphaflow.train.data import as_records, has_chat_template, load_pairs, requ
 from alphaflow.train.options import TrainOptions
 from alphaflow.train.progress import (
     LOG_FILE,
-    drop_printer,
-    first_nonfinite,
     last_metric,
     progress_callback,
     quiet_libraries,
-    read_log,
+    train_checked,
     write_summary,
 )
 
@@ -100,18 +98,15 @@ def train_dpo(
         peft_config=options.lora_config("CAUSAL_LM"),
         callbacks=[progress_callback(out / LOG_FILE, "dpo", echo)],
     )
-    drop_printer(trainer)
-    used = len(trainer.train_dataset)
-    if used == 0:
-        raise UserError(f"{pairs_path}: every prompt is longer than max_length={options.max_length} tokens")
-    result = trainer.train()
-    records = read_log(out / LOG_FILE)
-    bad = first_nonfinite(records)
-    if bad is not None:
-        raise UserError(
-            f"DPO diverged: {bad[1]} is not finite at step {bad[0]} (see {out / LOG_FILE}); "
+    result, records, used = train_checked(
+        trainer,
+        out / LOG_FILE,
+        nothing_fits=f"{pairs_path}: every prompt is longer than max_length={options.max_length} tokens",
+        diverged=lambda step, name: (
+            f"DPO diverged: {name} is not finite at step {step} (see {out / LOG_FILE}); "
             "lower learning_rate or raise beta"
-        )
+        ),
+    )
     trained = trainer.model
     if options.lora:
         trained = trained.merge_and_unload()  # a plain checkpoint: hf:DIR needs no peft

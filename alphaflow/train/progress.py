@@ -108,3 +108,24 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> Path:
     path = directory / SUMMARY_FILE
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def train_checked(
+    trainer: Any, log_path: Path, *, nothing_fits: str, diverged: Callable[[int, str], str]
+) -> tuple[Any, list, int]:
+    """Train with the Trainer's printer off: ``(train output, log records, examples used)``.
+
+    Raises ``UserError(nothing_fits)`` when no example is left to train on, and
+    ``UserError(diverged(step, name))`` when a logged value is not finite."""
+    from alphaflow.errors import UserError
+
+    drop_printer(trainer)
+    used = len(trainer.train_dataset)
+    if used == 0:
+        raise UserError(nothing_fits)
+    result = trainer.train()
+    records = read_log(log_path)
+    bad = first_nonfinite(records)
+    if bad is not None:
+        raise UserError(diverged(*bad))
+    return result, records, used

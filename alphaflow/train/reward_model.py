@@ -21,11 +21,9 @@ from alphaflow.train.dpo import load_tokenizer, prepare_training
 from alphaflow.train.options import TrainOptions
 from alphaflow.train.progress import (
     LOG_FILE,
-    drop_printer,
-    first_nonfinite,
     last_metric,
     progress_callback,
-    read_log,
+    train_checked,
     write_summary,
 )
 
@@ -134,15 +132,14 @@ def _train_one(
         peft_config=run.lora_config("SEQ_CLS"),
         callbacks=[progress_callback(out / LOG_FILE, label, echo)],
     )
-    drop_printer(trainer)
-    used = len(trainer.train_dataset)
-    if used == 0:
-        raise UserError(f"{pairs_path}: every pair is longer than max_length={run.max_length} tokens")
-    result = trainer.train()
-    records = read_log(out / LOG_FILE)
-    bad = first_nonfinite(records)
-    if bad is not None:
-        raise UserError(f"{label} diverged: {bad[1]} is not finite at step {bad[0]}; lower the learning rate")
+    result, records, used = train_checked(
+        trainer,
+        out / LOG_FILE,
+        nothing_fits=f"{pairs_path}: every pair is longer than max_length={run.max_length} tokens",
+        diverged=lambda step, name: (
+            f"{label} diverged: {name} is not finite at step {step}; lower the learning rate"
+        ),
+    )
     trained = trainer.model.merge_and_unload() if run.lora else trainer.model
     trained.save_pretrained(out)
     tokenizer.save_pretrained(out)
