@@ -26,10 +26,29 @@ ANY_CASE_RULE = re.compile(
     r"\b(?:print|printed|output|letters?|answers?|strings?|words?|yes|no)\b[^.\n]{0,80}?"
     r"\bin\s+any\s+(?:letter\s+)?(?:case|register)\b"
     r"|\bcase[-\s]insensitive(?:ly)?\b"
+    r"|\bnot\s+case[-\s]sensitive\b"
+    r"|\bcase\s+of\s+(?:the\s+)?(?:letters|characters)\s+(?:does\s+not|doesn't)\s+matter\b"
+    r"|\b(?:print|output|answer)\w*\b[^.\n]{0,60}?\bin\s+(?:upper|lower)[-\s]?case\s+or\s+"
+    r"(?:in\s+)?(?:upper|lower)[-\s]?case\b"
     r"|\b(?:upper|lower)[-\s]?case\b[^.\n]{0,40}?\b(?:lower|upper)[-\s]?case\b[^.\n]{0,60}?"
     r"\b(?:accepted|allowed|recogni[sz]ed|correct|considered)\b",
     re.IGNORECASE,
 )
+
+
+# "... absolute or relative error does not exceed 10^{-6}" (also 10^-6, 1e-6): the tolerance a
+# statement names for real-valued answers.
+TOLERANCE_RULE = re.compile(
+    r"\b(?:absolute|relative)\s+(?:or\s+(?:absolute|relative)\s+)?error\b[^.\n]{0,160}?"
+    r"(?:10\s*\^\s*\{?\s*[-\u2212]\s*(\d{1,2})\s*\}?|\b1(?:\.0*)?\s*[eE]\s*[-\u2212]\s*(\d{1,2})\b)",
+    re.IGNORECASE,
+)
+
+
+def statement_tolerance(description: str) -> float | None:
+    """The absolute-or-relative error a statement allows (``TOLERANCE_RULE``), or None if it names none."""
+    found = TOLERANCE_RULE.search(description or "")
+    return None if found is None else 10.0 ** -int(found.group(1) or found.group(2))
 
 
 def statement_allows_any_case(description: str) -> bool:
@@ -74,6 +93,14 @@ class Problem:
     # Compare outputs case-insensitively: True/False set explicitly (a field of the problem, or
     # --case-insensitive), None decides from the statement (``statement_allows_any_case``).
     case_insensitive: bool | None = None
+    # The error real-valued answers may have: set explicitly, or None for the statement's own
+    # (``statement_tolerance``), else the checker's default.
+    float_tol: float | None = None
+
+    @property
+    def answer_tolerance(self) -> float | None:
+        """The absolute-or-relative error answers may have (explicit setting, else the statement)."""
+        return self.float_tol if self.float_tol is not None else statement_tolerance(self.description)
 
     @property
     def answers_any_case(self) -> bool:
@@ -100,6 +127,7 @@ class Problem:
             "time_limit_s": self.time_limit_s,
             "memory_limit_bytes": self.memory_limit_bytes,
             "case_insensitive": self.answers_any_case,
+            "float_tol": self.answer_tolerance,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +161,7 @@ class Problem:
             tags=list(row.get("cf_tags") or row.get("tags") or []),
             source=row.get("source"),
             case_insensitive=_optional_bool(row.get("case_insensitive"), "case_insensitive"),
+            float_tol=float(row["float_tol"]) if row.get("float_tol") is not None else None,
         )
 
 

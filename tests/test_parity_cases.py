@@ -112,6 +112,10 @@ def test_15_yes_no_in_any_case_follows_the_statement(backend: str, tmp_path: Pat
         ('Print "YES" or "NO". The answer is case-insensitive.', True),
         ("Output the answer in any case.", True),
         ("Both uppercase and lowercase letters are accepted.", True),
+        ("The case of letters does not matter.", True),
+        ("The output is not case sensitive.", True),
+        ("You may print the answer in uppercase or lowercase.", True),
+        ("The string consists of uppercase or lowercase Latin letters.", False),  # input, not output
         ("In any case, the answer fits in a 64-bit integer.", False),  # the English idiom
         ("Print YES if n is even and NO otherwise.", False),
         ("", False),
@@ -146,6 +150,8 @@ def test_an_explicit_setting_beats_the_statement() -> None:
         ("1e400", "1e400", True),  # beyond a double: still compared on the text
         ("1e400", "2e400", False),
         ("inf", "INF", False),  # not numbers: words, compared exactly
+        ("0.5", "\u0660.\u0665", False),  # Arabic-Indic digits are not a number a judge reads
+        ("1", "\u0661", False),
     ],
 )
 def test_float_tolerance_is_exact_at_the_boundary(expected: str, actual: str, accepted: bool) -> None:
@@ -182,3 +188,29 @@ def test_a_flows_sandbox_step_follows_the_problem(tmp_path: Path) -> None:
     result = asyncio.run(run_flow(flow, {"problem": problem.for_flow()}, context))
     assert result.outputs["verdict"] == "AC", result.outputs
     assert result.outputs["case_sensitive"] in (False, "False")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("stated", "off_by", "verdict"),
+    [
+        ("1e-3", 5e-4, "AC"),  # a looser tolerance than the default 1e-6, as the statement says
+        ("10^{-9}", 1e-7, "WA"),  # a tighter one
+        ("10^-4", 5e-5, "AC"),
+    ],
+)
+def test_the_tolerance_a_statement_names_is_the_one_judged_by(
+    backend: str, tmp_path: Path, stated: str, off_by: float, verdict: str
+) -> None:
+    """Sibling of case 01: the error bound comes from the statement, else the checker's default."""
+    problem = {
+        "name": "ratio",
+        "description": f"Print a/b. Your answer is accepted if its absolute or relative error does not "
+        f"exceed {stated}.",
+        "public_tests": {"input": ["1 10\n"], "output": ["0.100000000000\n"]},
+    }
+    (tmp_path / "problem.jsonl").write_text(json.dumps(problem) + "\n", encoding="utf-8")
+    solution = tmp_path / "solution.py"
+    solution.write_text(f"a, b = map(int, input().split())\nprint('%.12f' % (a / b + {off_by!r}))\n")
+    result = sandbox_run(backend, solution, tmp_path / "problem.jsonl", "ratio")
+    assert result["verdict"] == verdict and result["checker"]["float_tol"] < 1e-2

@@ -185,13 +185,18 @@ class TokenChecker:
     @classmethod
     def for_problem(cls, problem: Any, case_insensitive: bool | None = None) -> TokenChecker:
         """The checker a problem asks for: case-insensitive when ``case_insensitive`` is True, or
-        when it is None and the problem (a ``Problem`` or its ``for_flow()`` dict) says so."""
+        when it is None and the problem (a ``Problem`` or its ``for_flow()`` dict) says so; the
+        float tolerance the problem names (its statement's), else the default."""
+        if isinstance(problem, Mapping):
+            tolerance = problem.get("float_tol")
+            stated_any_case = bool(problem.get("case_insensitive"))
+        else:
+            tolerance = getattr(problem, "answer_tolerance", None)
+            stated_any_case = bool(getattr(problem, "answers_any_case", False))
         if case_insensitive is None:
-            if isinstance(problem, Mapping):
-                case_insensitive = bool(problem.get("case_insensitive"))
-            else:
-                case_insensitive = bool(getattr(problem, "answers_any_case", False))
-        return cls(case_sensitive=not case_insensitive)
+            case_insensitive = stated_any_case
+        float_tol = float(tolerance) if tolerance else DEFAULT_FLOAT_TOL
+        return cls(float_tol=float_tol, case_sensitive=not case_insensitive)
 
 
 # What ``judge(checker=...)`` accepts: None (default token comparison), token settings, a host-side

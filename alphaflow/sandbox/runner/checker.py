@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
-_INT_TOKEN = re.compile(r"[+-]?\d+\Z")
-_NUMBER_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_INT_TOKEN = re.compile(r"[+-]?[0-9]+\Z")  # ASCII digits only, as a judge reads them
+_NUMBER_TOKEN = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 # Digits of working precision at most: enough for any tolerance a problem states; a hostile
 # token with more digits is compared after rounding there, far below any tolerance.
 _MAX_PRECISION = 5000
